@@ -1,0 +1,104 @@
+# gort - top-level build.  Everything lands in build/ (or build/<variant>/
+# for the sanitizer builds); `make -j` is safe; headers are tracked with -MMD.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+AR      ?= ar
+
+# A variant is a build directory plus extra flags: "" (default), asan, tsan.
+VARIANT ?=
+ifeq ($(VARIANT),)
+  B := build
+  VFLAGS := -O2
+else ifeq ($(VARIANT),asan)
+  B := build/asan
+  VFLAGS := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -DGORT_ASAN=1
+else ifeq ($(VARIANT),tsan)
+  B := build/tsan
+  VFLAGS := -O1 -fsanitize=thread -DGORT_TSAN=1
+else
+  $(error unknown VARIANT=$(VARIANT): use asan or tsan)
+endif
+
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS   ?= -g
+ALLFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(VFLAGS) -fno-omit-frame-pointer -pthread -Iinclude -iquote runtime
+LDLIBS   := -pthread -ldl
+CMOCKA   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+RT_C   := $(sort $(wildcard runtime/*.c))
+RT_S   := runtime/arch/amd64.S
+RT_OBJ := $(RT_C:%.c=$(B)/obj/%.o) $(RT_S:%.S=$(B)/obj/%.o)
+RT_PIC := $(RT_C:%.c=$(B)/pic/%.o) $(RT_S:%.S=$(B)/pic/%.o)
+
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+PROG_SRC  := $(sort $(wildcard tests/progs/*.c))
+PROG_BIN  := $(PROG_SRC:tests/progs/%.c=$(B)/tests/progs/%)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+EX_SRC    := $(sort $(wildcard examples/*.c))
+EX_BIN    := $(EX_SRC:examples/%.c=$(B)/examples/%)
+
+.PHONY: all test test-asan test-ubsan test-tsan bench bench-compare clean deps install
+.DEFAULT_GOAL := all
+
+all: $(B)/libgort.a $(B)/libgort.so $(TEST_BIN) $(PROG_BIN) $(BENCH_BIN) $(EX_BIN)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -MMD -MP -c -o $@ $<
+$(B)/obj/%.o: %.S
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -MMD -MP -c -o $@ $<
+$(B)/pic/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -fPIC -fvisibility=hidden -MMD -MP -c -o $@ $<
+$(B)/pic/%.o: %.S
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -fPIC -MMD -MP -c -o $@ $<
+
+$(B)/libgort.a: $(RT_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(B)/libgort.so: $(RT_PIC)
+	$(CC) $(ALLFLAGS) -shared -Wl,-soname,libgort.so.0 -o $@ $^ $(LDLIBS)
+
+# Test suites, helper programs, benchmarks and examples link the static
+# library so that tests may also reach internal hooks.
+$(B)/tests/%: tests/%.c $(B)/libgort.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -MMD -MP -o $@ $< $(B)/libgort.a $(CMOCKA) $(LDLIBS) -lm
+$(B)/tests/progs/%: tests/progs/%.c $(B)/libgort.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -MMD -MP -o $@ $< $(B)/libgort.a $(LDLIBS)
+$(B)/bench/%: bench/%.c $(B)/libgort.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -MMD -MP -o $@ $< $(B)/libgort.a $(LDLIBS) -lm
+$(B)/examples/%: examples/%.c $(B)/libgort.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -MMD -MP -o $@ $< $(B)/libgort.a $(LDLIBS)
+
+test: all
+	@tests/run-suites.sh $(B)
+
+test-asan:
+	@$(MAKE) --no-print-directory VARIANT=asan test
+test-ubsan: test-asan
+test-tsan:
+	@$(MAKE) --no-print-directory VARIANT=tsan test
+
+bench: all
+	@bench/run.sh $(B)
+
+bench-compare: all
+	@bench/compare.sh $(B)
+
+deps:
+	@scripts/deps.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,263 @@
+/*
+ * gort.h - the public API of libgort, a Go-style runtime for C.
+ *
+ * libgort runs goroutines M:N over OS threads.  A goroutine is a C function
+ * running on its own small stack; it blocks by parking (sleeping, waiting on
+ * a WaitGroup, ...) and never by blocking its thread, so a handful of threads
+ * run any number of goroutines.
+ *
+ * Two ways to run the runtime:
+ *
+ *   - Standalone programs call gort_main(entry, arg) from main().  entry runs
+ *     as the main goroutine; gort_main returns when it does.  Deadlock
+ *     detection is on: when every goroutine is blocked with nothing that
+ *     could wake it, the program dies with Go's message.
+ *
+ *   - Embedders (gortd) call gort_start() once, then gort_go() from any
+ *     thread.  The calling thread keeps running; the runtime's threads run
+ *     the goroutines.  Deadlock detection is off: another thread may always
+ *     bring more work.
+ *
+ * Errors are negative errno values; gort_strerror() names them.  Functions
+ * documented as "goroutine only" must be called on a goroutine; called from
+ * any other thread they die with a fatal error that says so, because there
+ * is no goroutine to block or switch.
+ *
+ * Environment, read once at start (as Go does):
+ *   GOMAXPROCS        number of Ps (default: the CPUs this process may use)
+ *   GODEBUG           comma-separated name=value: schedtrace=MS,
+ *                     scheddetail=1.  Unknown names are ignored with a warning.
+ *   GORT_STACK_SIZE   default goroutine stack reservation in bytes, with an
+ *                     optional KiB/MiB suffix (default 256 KiB).
+ *   GORT_GUARDED_STACKS  how many stacks get a guard page (default: a quarter
+ *                     of vm.max_map_count); stacks beyond it are slab stacks
+ *                     checked by a canary (see gort_stack_stats).
+ */
+#ifndef GORT_GORT_H
+#define GORT_GORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define GORT_API __attribute__((visibility("default")))
+#else
+#define GORT_API
+#endif
+
+/* Nanoseconds per unit, for gort_sleep and deadlines. */
+#define GORT_US ((int64_t)1000)
+#define GORT_MS ((int64_t)1000000)
+#define GORT_S  ((int64_t)1000000000)
+
+/* The body of a goroutine, a deferred call or a protected call. */
+typedef void (*gort_fn)(void *arg);
+
+/* ---------------------------------------------------------------------
+ * Starting the runtime
+ * ------------------------------------------------------------------- */
+
+/*
+ * Start the runtime, run entry(arg) as the main goroutine and return when it
+ * returns.  The return value is the exit status (0).  When the main goroutine
+ * returns, the world is stopped: other goroutines stay frozen and the runtime
+ * cannot be started again in this process.  Fatal errors (deadlock, stack
+ * overflow, ...) print Go's message and exit the process with status 2.
+ * Returns a negative errno if the runtime was already started or cannot
+ * start (no threads).
+ */
+GORT_API int gort_main(gort_fn entry, void *arg);
+
+/*
+ * Start the runtime in the background for an embedding program and return.
+ * The caller's thread does not become part of the runtime.  Returns 0,
+ * -EALREADY if the runtime is already running, or a negative errno when a
+ * thread cannot be created.
+ */
+GORT_API int gort_start(void);
+
+/* ---------------------------------------------------------------------
+ * Goroutines
+ * ------------------------------------------------------------------- */
+
+/*
+ * Start fn(arg) as a new goroutine.  Callable from a goroutine or from any
+ * other thread once the runtime runs.  The new goroutine inherits the
+ * caller's label (gort_set_label) when called from a goroutine.
+ * Returns 0, or:
+ *   -EINVAL  fn is NULL
+ *   -ESRCH   the runtime is not running (neither gort_main nor gort_start)
+ *   -ENOMEM  no memory for a stack (address space, mmap or map count limit)
+ *   -EAGAIN  the goroutine limit (gort_set_max_goroutines) is reached
+ */
+GORT_API int gort_go(gort_fn fn, void *arg);
+
+/* Options for gort_go_with.  Zero fields mean the default. */
+typedef struct gort_go_opts {
+    size_t stack_size;   /* stack reservation in bytes, 16 KiB .. 1 GiB;
+                            0 = GORT_STACK_SIZE (256 KiB) */
+    const char *label;   /* label for the new goroutine (must outlive it);
+                            NULL = inherit the caller's */
+} gort_go_opts;
+
+/* gort_go with options.  Also -EINVAL for a stack size out of range. */
+GORT_API int gort_go_with(gort_fn fn, void *arg, const gort_go_opts *opts);
+
+/* Yield the processor: the caller goes to the tail of the global run queue.
+ * Goroutine only. */
+GORT_API void gort_gosched(void);
+
+/* End the calling goroutine.  Its pending deferred calls run first.  Called
+ * by the main goroutine of gort_main, the program goes on until every other
+ * goroutine has ended and then dies with
+ * "fatal error: no goroutines (main called runtime.Goexit) - deadlock!".
+ * Goroutine only. */
+GORT_API _Noreturn void gort_goexit(void);
+
+/* Sleep for at least ns nanoseconds; ns <= 0 returns at once.  The goroutine
+ * parks on a timer of its P: it holds no thread while it sleeps.  Goroutine
+ * only. */
+GORT_API void gort_sleep(int64_t ns);
+
+/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC). */
+GORT_API int64_t gort_nanotime(void);
+
+/* The calling goroutine's id (1 for the main goroutine), or 0 when called
+ * from a thread that is not running a goroutine. */
+GORT_API uint64_t gort_goid(void);
+
+/* Set the number of Ps to n and return the previous number.  n <= 0 only
+ * queries.  n above GORT_MAX_PROCS is clamped to it, as Go clamps.  The
+ * world is stopped while the Ps are resized; goroutines queued on removed
+ * Ps move to the global queue in order.  Callable from any thread. */
+#define GORT_MAX_PROCS 1024
+GORT_API int gort_gomaxprocs(int n);
+
+/* Number of goroutines that exist now (runnable, running, blocked), not
+ * counting the runtime's own. */
+GORT_API int gort_num_goroutine(void);
+
+/* Wire the calling goroutine to its OS thread: it runs only on that thread
+ * and the thread runs nothing else until gort_unlock_os_thread has been
+ * called as many times as gort_lock_os_thread.  A goroutine that exits while
+ * locked takes its thread with it.  Goroutine only. */
+GORT_API void gort_lock_os_thread(void);
+GORT_API void gort_unlock_os_thread(void);
+
+/* Bracket a blocking system call (read on a pipe, waitpid, ...):
+ *
+ *     gort_syscall_enter();
+ *     n = read(fd, buf, len);
+ *     gort_syscall_exit();
+ *
+ * While the call blocks, the goroutine's processor is handed to other
+ * goroutines (sysmon takes it after 20 us when there is other work, after
+ * 10 ms otherwise).  Nothing between the two may call back into the runtime.
+ * Calls do not nest.  Goroutine only. */
+GORT_API void gort_syscall_enter(void);
+GORT_API void gort_syscall_exit(void);
+
+/* The calling goroutine's label (NULL if none).  Goroutines inherit their
+ * creator's label; goroutine dumps print it.  The string is not copied and
+ * must outlive every goroutine that carries it.  Goroutine only. */
+GORT_API void gort_set_label(const char *label);
+GORT_API const char *gort_label(void);
+
+/* Limit the number of simultaneous goroutines (gort_go fails with -EAGAIN
+ * beyond it).  0 = no limit other than memory (the default).  Returns the
+ * previous limit. */
+GORT_API int64_t gort_set_max_goroutines(int64_t n);
+
+/* Limit the number of OS threads the runtime may create (Go's
+ * debug.SetMaxThreads, default 10000).  Exceeding it is a fatal error:
+ * "fatal error: thread exhaustion".  Returns the previous value; n <= 0 only
+ * queries. */
+GORT_API int gort_set_max_threads(int n);
+
+/* ---------------------------------------------------------------------
+ * Introspection
+ * ------------------------------------------------------------------- */
+
+/* Where stacks come from.  Guarded stacks have a PROT_NONE page below them
+ * (two kernel mappings each); slab stacks share one mapping per slab and are
+ * checked by a canary.  See GORT_GUARDED_STACKS. */
+typedef struct gort_stack_stats {
+    uint64_t guarded_inuse;   /* guarded stacks held by goroutines */
+    uint64_t slab_inuse;      /* slab stacks held by goroutines */
+    uint64_t custom_inuse;    /* stacks with a non-default size */
+    uint64_t cached;          /* free stacks kept for reuse */
+    uint64_t guarded_budget;  /* most guarded stacks that may exist */
+    uint64_t inuse_bytes;     /* reserved bytes of the stacks in use */
+    uint64_t sys_bytes;       /* reserved bytes of every stack mapping */
+} gort_stack_stats;
+GORT_API void gort_read_stack_stats(gort_stack_stats *st);
+
+/* Scheduler counters, as schedtrace prints them. */
+typedef struct gort_sched_stats {
+    int32_t gomaxprocs;
+    int32_t idleprocs;
+    int32_t threads;          /* Ms created, sysmon included */
+    int32_t spinningthreads;
+    int32_t idlethreads;
+    int32_t goroutines;       /* as gort_num_goroutine */
+    int64_t runqueue;         /* global run queue length */
+    uint64_t syscalls;        /* gort_syscall_enter calls so far */
+} gort_sched_stats;
+GORT_API void gort_read_sched_stats(gort_sched_stats *st);
+
+/*
+ * Write a goroutine dump, in Go's traceback style, one block per goroutine:
+ *
+ *     goroutine 12 [sleep, 3 minutes]:
+ *     label echo/accept-loop
+ *     echo_accept(...)
+ *             /usr/lib/gortd/plugins/echo.so +0x1a2b
+ *     created by goroutine 1 in echo_main
+ *
+ * The wait duration appears once a goroutine has waited a minute, as in Go.
+ * The frame lines come from the goroutine's frame pointers and dladdr() and
+ * appear for goroutines that are not running.  When label is not NULL, only
+ * goroutines whose label starts with it are written.  write(ctx, s, n) is
+ * called with pieces of text.  The runtime's own goroutines are left out.
+ */
+typedef void (*gort_write_fn)(void *ctx, const char *s, size_t n);
+GORT_API void gort_dump_goroutines(gort_write_fn write, void *ctx, const char *label);
+
+/* Turn schedtrace on (interval_ms > 0) or off (0), with or without detail.
+ * Lines go to stderr.  Returns -EINVAL for a negative interval. */
+GORT_API int gort_set_schedtrace(int interval_ms, bool detail);
+
+/* ---------------------------------------------------------------------
+ * WaitGroup (Go's sync.WaitGroup).  Zero-initialise: gort_waitgroup wg = {0};
+ * ------------------------------------------------------------------- */
+
+typedef struct gort_waitgroup {
+    _Alignas(8) uint64_t opaque_[2];
+} gort_waitgroup;
+#define GORT_WAITGROUP_INIT {{0, 0}}
+
+/* Add delta to the counter.  A counter that goes negative panics with
+ * "sync: negative WaitGroup counter"; until panics exist (next issue) that
+ * is a fatal error. */
+GORT_API void gort_waitgroup_add(gort_waitgroup *wg, int64_t delta);
+GORT_API void gort_waitgroup_done(gort_waitgroup *wg);
+/* Park until the counter is zero.  Goroutine only. */
+GORT_API void gort_waitgroup_wait(gort_waitgroup *wg);
+
+/* ---------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------- */
+
+/* A message for a negative errno returned by a gort_ function. */
+GORT_API const char *gort_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GORT_GORT_H */

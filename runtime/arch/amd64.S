@@ -1,0 +1,70 @@
+/*
+ * amd64.S - the goroutine context switch for x86-64 (System V ABI).
+ *
+ * A suspended context is nothing but a stack pointer: everything a C caller
+ * expects to survive a call (rbx, rbp, r12-r15, the MXCSR control bits and
+ * the x87 control word) is pushed on the suspended stack itself, below the
+ * return address into the code that asked for the switch.  Caller-saved
+ * registers need no saving: the switch is an ordinary call as far as the
+ * compiler is concerned.  No system call, no signal mask: that is what makes
+ * this cheaper than swapcontext.
+ *
+ * Frame left on a suspended stack, from the saved sp upwards:
+ *     0: MXCSR (4 bytes), x87 control word (2 bytes), padding
+ *     8: r15   16: r14   24: r13   32: r12   40: rbx   48: rbp
+ *    56: return address
+ * traceback.c and stack.c (the initial frame of a new goroutine) rely on it.
+ */
+        .text
+
+/* void gort_ctx_switch(void **save_sp, void *load_sp) */
+        .globl  gort_ctx_switch
+        .hidden gort_ctx_switch
+        .type   gort_ctx_switch, @function
+        .p2align 4
+gort_ctx_switch:
+        .cfi_startproc
+        pushq   %rbp
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        subq    $8, %rsp
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    %rsp, (%rdi)
+        movq    %rsi, %rsp
+        ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        ret
+        .cfi_endproc
+        .size   gort_ctx_switch, .-gort_ctx_switch
+
+/*
+ * First code a new goroutine runs: the initial frame built by
+ * gort_ctx_init returns here with the g in r12.  rsp is 16-byte aligned on
+ * arrival, so the call below gives gort_gostart the ABI's entry alignment.
+ * rbp is 0, which ends frame-pointer walks.
+ */
+        .globl  gort_ctx_trampoline
+        .hidden gort_ctx_trampoline
+        .type   gort_ctx_trampoline, @function
+        .p2align 4
+gort_ctx_trampoline:
+        .cfi_startproc
+        .cfi_undefined rip
+        movq    %r12, %rdi
+        call    gort_gostart
+        ud2
+        .cfi_endproc
+        .size   gort_ctx_trampoline, .-gort_ctx_trampoline
+
+        .section .note.GNU-stack,"",@progbits

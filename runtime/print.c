@@ -1,0 +1,91 @@
+/*
+ * print.c - fatal errors and raw stderr output.
+ */
+#include "print.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lock.h"
+#include "traceback.h"
+
+/* Set by the first thread that dies; others wait for it to finish. */
+static _Atomic int dying;
+
+void rt_write(const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(2, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+void rt_printf(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    rt_write(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+static _Noreturn void die(bool dump, const char *fmt, va_list ap)
+{
+    if (atomic_exchange_explicit(&dying, 1, memory_order_acq_rel) != 0) {
+        /* Another thread is printing its report and will exit the process. */
+        for (;;)
+            pause();
+    }
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf, "fatal error: ");
+    int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+    if (m < 0)
+        m = 0;
+    n += m < (int)(sizeof buf) - n - 1 ? m : (int)(sizeof buf) - n - 2;
+    buf[n++] = '\n';
+    rt_write(buf, (size_t)n);
+    if (dump) {
+        rt_write("\n", 1);
+        traceback_all_fd(2);
+    }
+    _exit(2);
+}
+
+void rt_throw(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    die(true, fmt, ap);
+}
+
+void rt_throw_nodump(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    die(false, fmt, ap);
+}
+
+const char *gort_strerror(int err)
+{
+    switch (err) {
+    case 0: return "success";
+    case -EINVAL: return "invalid argument";
+    case -ESRCH: return "the gort runtime is not running";
+    case -ENOMEM: return "out of memory (address space, mappings or memory)";
+    case -EAGAIN: return "goroutine limit reached";
+    case -EALREADY: return "the gort runtime is already running";
+    case -ETIMEDOUT: return "deadline exceeded";
+    default: return err < 0 ? strerror(-err) : "unknown error";
+    }
+}

@@ -1,0 +1,1814 @@
+/*
+ * proc.c - the goroutine scheduler.
+ *
+ * Goroutines (G) run on machines (M, OS threads) that hold processors (P).
+ * There are exactly GOMAXPROCS Ps; an M must hold a P to run a G, so at most
+ * GOMAXPROCS goroutines run at once, while any number of Ms may exist to sit
+ * in blocking system calls, wait idle, or stay wired to a locked G.
+ *
+ * Each P has a local run queue (runq.c) and a timer heap (time.c).  An M
+ * with a P loops in schedule(): it takes the P's runnext, then its ring,
+ * every 61st tick the global queue first (so that a busy local queue cannot
+ * starve the global one), and otherwise findrunnable(), which also looks at
+ * the global queue, runs expired timers and steals half of another P's
+ * ring.  The loop runs on the M's own thread stack (g0); a goroutine gets
+ * there through mcall(), which saves the goroutine and switches to g0 with a
+ * request (park, yield, exit) that g0 carries out.
+ *
+ * Worker parking and unparking.  We want enough running Ms to use every P
+ * when there is work, and few enough that idle CPUs are not burnt.  The rule
+ * is Go's: when a G becomes runnable and there is an idle P but no spinning
+ * M, wake one M (wakep).  A spinning M is one that holds a P and looks for
+ * work without having found any; at most half of the busy Ps' worth of Ms
+ * spin.  When a spinning M finds work it stops spinning and, if it was the
+ * last spinner, wakes another (resetspinning).  An M that finds nothing
+ * gives its P back, and only after that re-checks every run queue, so a G
+ * made runnable concurrently is never stranded: whoever made it runnable saw
+ * either our spinning M or our idle P.
+ *
+ * Timers.  An M that finds no work while timers are armed sleeps until the
+ * earliest one, without a P.  Only one M does so at a time
+ * (sched.tsleeper); arming an earlier timer wakes it.  The other idle Ms
+ * sleep until handed a P.
+ *
+ * Blocking system calls.  gort_syscall_enter leaves the P in P_SYSCALL,
+ * attached to nobody.  sysmon (sysmon.c) hands it to another M if the call
+ * lasts.  gort_syscall_exit takes the old P back if it is still there, else
+ * any idle P, else queues the G globally and parks the M.
+ *
+ * Stop the world.  sched.gcwaiting asks every P to stop; running Gs stop at
+ * their next safe point (any runtime call), idle and syscall Ps are taken
+ * directly.  Asynchronous preemption of Gs that make no calls is a later
+ * addition; until then a G spinning without calls delays stop-the-world.
+ *
+ * Deadlock detection (gort_main only): when the last M goes idle with no
+ * armed timer and goroutines still waiting, nothing can ever wake them.
+ */
+#include "proc.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "debugvars.h"
+#include "print.h"
+#include "sema.h"
+#include "sighandler.h"
+#include "traceback.h"
+
+struct sched sched;
+p_t *allp[GORT_MAX_PROCS];
+_Atomic int32_t gomaxprocs;
+m_t *_Atomic allm;
+_Atomic int runtime_state;
+rtlock allglock;
+g_t **allgs;
+size_t allglen;
+static size_t allgcap;
+__thread g_t *tls_g __attribute__((tls_model("initial-exec")));
+
+enum { RUNTIME_OFF = 0, RUNTIME_RUNNING = 1, RUNTIME_STOPPED = 2 };
+
+/* Dead Gs beyond this many per P move to the global list, half at a time;
+ * the global list keeps at most GFREE_STACK_MAX stacks. */
+enum { GFREE_P_MAX = 64, GFREE_STACK_MAX = 16384 };
+
+static int32_t newprocs;          /* pending GOMAXPROCS (world stopped) */
+static int32_t initprocs;         /* GOMAXPROCS before the runtime starts */
+
+static note main_done;            /* gort_main's thread waits here */
+static gort_fn main_fn;
+static void *main_arg;
+
+static void schedule_loop(m_t *mp) __attribute__((noreturn));
+static g_t *findrunnable(bool *inherit);
+static void stopm(void);
+static void mput(m_t *mp);
+static m_t *mget(void);
+static void newm(p_t *pp, bool spinning);
+static void acquirep(p_t *pp);
+static p_t *releasep(void);
+static void gfput(p_t *pp, g_t *gp);
+static void stoplockedm(void);
+static void startlockedm(g_t *gp);
+static void gcstopm(void);
+static p_t *procresize(int32_t nprocs);
+static void wake_timer_sleeper(int64_t when);
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+
+g_t *getg_or_die(const char *fn)
+{
+    g_t *gp = getg();
+    if (gp == NULL || gp == &gp->m->g0)
+        rt_throw("%s called from a thread that is not running a goroutine", fn);
+    return gp;
+}
+
+uint32_t readgstatus(g_t *gp)
+{
+    return atomic_load_explicit(&gp->status, memory_order_acquire);
+}
+
+/* Change a G's status from oldval to newval, waiting while a dump or scan
+ * holds the G_SCAN bit.  Acquire/release: the status transition publishes
+ * the G's saved context to whoever sees the new status. */
+void casgstatus(g_t *gp, uint32_t oldval, uint32_t newval)
+{
+    uint32_t cur = oldval;
+    for (int i = 0;; i++) {
+        if (atomic_compare_exchange_weak_explicit(&gp->status, &cur, newval, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return;
+        if ((cur & ~(uint32_t)G_SCAN) != oldval)
+            rt_throw("casgstatus: goroutine %llu: bad status %#x, want %#x -> %#x",
+                     (unsigned long long)gp->goid, cur, oldval, newval);
+        cur = oldval;
+        if (i < 50)
+            procyield(10);
+        else
+            sched_yield();
+    }
+}
+
+bool castogscanstatus(g_t *gp, uint32_t oldval)
+{
+    uint32_t cur = oldval;
+    return atomic_compare_exchange_strong_explicit(&gp->status, &cur, oldval | G_SCAN,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+void ungscan(g_t *gp, uint32_t oldval)
+{
+    atomic_store_explicit(&gp->status, oldval, memory_order_release);
+}
+
+uint32_t fastrand(void)
+{
+    /* wyrand on a per-thread state; threads off the runtime use a TLS seed. */
+    static __thread uint64_t local;
+    m_t *mp = getm();
+    uint64_t *s = mp ? &mp->fastrand : &local;
+    *s += 0xa0761d6478bd642full;
+    __uint128_t t = (__uint128_t)*s * (*s ^ 0xe7037ed1a0b428dbull);
+    return (uint32_t)((uint64_t)(t >> 64) ^ (uint64_t)t);
+}
+
+uint32_t fastrandn(uint32_t n)
+{
+    return (uint32_t)(((uint64_t)fastrand() * n) >> 32);
+}
+
+int32_t mcount(void)
+{
+    return (int32_t)(sched.mnext - sched.nmfreed);
+}
+
+static void incidlelocked(int32_t v)
+{
+    rtlock_lock(&sched.lock);
+    sched.nmidlelocked += v;
+    if (v > 0)
+        checkdead();
+    rtlock_unlock(&sched.lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ps                                                                  */
+
+void pidleput(p_t *pp)
+{
+    if (!runqempty(pp))
+        rt_throw("pidleput: P %d has non-empty run queue", pp->id);
+    atomic_store_explicit(&pp->status, P_IDLE, memory_order_release);
+    pp->link = sched.pidle;
+    sched.pidle = pp;
+    atomic_fetch_add_explicit(&sched.npidle, 1, memory_order_seq_cst);
+}
+
+p_t *pidleget(void)
+{
+    p_t *pp = sched.pidle;
+    if (pp) {
+        sched.pidle = pp->link;
+        atomic_fetch_sub_explicit(&sched.npidle, 1, memory_order_seq_cst);
+    }
+    return pp;
+}
+
+static void acquirep(p_t *pp)
+{
+    m_t *mp = getm();
+    if (mp->p || atomic_load_explicit(&pp->m, memory_order_relaxed) ||
+        atomic_load_explicit(&pp->status, memory_order_relaxed) != P_IDLE)
+        rt_throw("acquirep: invalid P state (m=%p p->m=%p status=%u)", (void *)mp->p,
+                 (void *)atomic_load(&pp->m), atomic_load(&pp->status));
+    mp->p = pp;
+    atomic_store_explicit(&pp->m, mp, memory_order_relaxed);
+    atomic_store_explicit(&pp->status, P_RUNNING, memory_order_release);
+}
+
+static p_t *releasep(void)
+{
+    m_t *mp = getm();
+    p_t *pp = mp->p;
+    if (!pp || atomic_load_explicit(&pp->m, memory_order_relaxed) != mp ||
+        atomic_load_explicit(&pp->status, memory_order_relaxed) != P_RUNNING)
+        rt_throw("releasep: invalid P state");
+    mp->p = NULL;
+    atomic_store_explicit(&pp->m, NULL, memory_order_relaxed);
+    atomic_store_explicit(&pp->status, P_IDLE, memory_order_release);
+    return pp;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ms                                                                  */
+
+static void mput(m_t *mp)
+{
+    mp->schedlink = sched.midle;
+    sched.midle = mp;
+    sched.nmidle++;
+    checkdead();
+}
+
+static m_t *mget(void)
+{
+    m_t *mp = sched.midle;
+    if (mp) {
+        sched.midle = mp->schedlink;
+        sched.nmidle--;
+    }
+    return mp;
+}
+
+/* Park the current M until another M hands it a P. */
+static void stopm(void)
+{
+    m_t *mp = getm();
+    if (mp->p)
+        rt_throw("stopm holding p");
+    if (mp->spinning)
+        rt_throw("stopm spinning");
+    rtlock_lock(&sched.lock);
+    mput(mp);
+    rtlock_unlock(&sched.lock);
+    mp->blocked = true;
+    notesleep(&mp->park);
+    mp->blocked = false;
+    noteclear(&mp->park);
+    p_t *pp = mp->nextp;
+    mp->nextp = NULL;
+    acquirep(pp);
+}
+
+static void *mstart(void *arg)
+{
+    m_t *mp = arg;
+    mp->g0.m = mp;
+    tls_g = &mp->g0;
+    mp->tid = (pid_t)syscall(SYS_gettid);
+
+    pthread_attr_t attr;
+    void *stk;
+    size_t stksize;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &stk, &stksize);
+        pthread_attr_destroy(&attr);
+        mp->g0.stack.lo = (uintptr_t)stk;
+        mp->g0.stack.hi = (uintptr_t)stk + stksize;
+    }
+    mp->g0.stack.kind = STACK_THREAD;
+#if GORT_TSAN
+    mp->g0.tsan_fiber = __tsan_get_current_fiber();
+#endif
+    minit_signals(mp);
+
+    p_t *pp = mp->nextp;
+    mp->nextp = NULL;
+    acquirep(pp);
+    schedule_loop(mp);
+}
+
+/* Create an M that starts with pp (and spinning if so). */
+static void newm(p_t *pp, bool spinning)
+{
+    m_t *mp = calloc(1, sizeof *mp);
+    if (!mp)
+        rt_throw("out of memory allocating an M");
+    mp->nextp = pp;
+    mp->spinning = spinning;
+    mp->g0.status = G_RUNNING;
+    mp->fastrand = (uint64_t)(uintptr_t)mp ^ (uint64_t)nanotime();
+
+    rtlock_lock(&sched.lock);
+    if (mcount() >= sched.maxmcount) {
+        int32_t max = sched.maxmcount;
+        rtlock_unlock(&sched.lock);
+        rt_printf("runtime: program exceeds %d-thread limit\n", max);
+        rt_throw("thread exhaustion");
+    }
+    mp->id = sched.mnext++;
+    mp->alllink = atomic_load_explicit(&allm, memory_order_relaxed);
+    /* Release: readers walking allm see a fully built M. */
+    atomic_store_explicit(&allm, mp, memory_order_release);
+    rtlock_unlock(&sched.lock);
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1 << 20);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int err = pthread_create(&mp->thread, &attr, mstart, mp);
+    pthread_attr_destroy(&attr);
+    if (err != 0) {
+        rt_printf("runtime: failed to create new OS thread (have %d already; errno=%d)\n",
+                  mcount(), err);
+        rt_throw("newosproc");
+    }
+}
+
+/* Give pp to an M: an idle one, or a new one.  pp NULL means any idle P;
+ * with none, nothing happens.  spinning: the caller already counted the new
+ * M in nmspinning. */
+void startm(p_t *pp, bool spinning)
+{
+    rtlock_lock(&sched.lock);
+    if (!pp) {
+        pp = pidleget();
+        if (!pp) {
+            rtlock_unlock(&sched.lock);
+            if (spinning)
+                atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+            return;
+        }
+    }
+    m_t *nmp = mget();
+    rtlock_unlock(&sched.lock);
+    if (!nmp) {
+        newm(pp, spinning);
+        return;
+    }
+    if (nmp->p || nmp->nextp)
+        rt_throw("startm: m has p");
+    nmp->spinning = spinning;
+    nmp->nextp = pp;
+    notewakeup(&nmp->park);
+}
+
+/* pp lost its M (syscall, locked M, exit): find it a new one if it has or
+ * may soon have work, else park it. */
+void handoffp(p_t *pp)
+{
+    if (!runqempty(pp) || atomic_load_explicit(&sched.runqsize, memory_order_relaxed) != 0) {
+        startm(pp, false);
+        return;
+    }
+    int32_t zero = 0;
+    if (atomic_load_explicit(&sched.nmspinning, memory_order_seq_cst) +
+                atomic_load_explicit(&sched.npidle, memory_order_seq_cst) == 0 &&
+        atomic_compare_exchange_strong_explicit(&sched.nmspinning, &zero, 1, memory_order_seq_cst,
+                                                memory_order_relaxed)) {
+        startm(pp, true);
+        return;
+    }
+    rtlock_lock(&sched.lock);
+    if (atomic_load_explicit(&sched.gcwaiting, memory_order_acquire)) {
+        atomic_store_explicit(&pp->status, P_GCSTOP, memory_order_release);
+        if (--sched.stopwait == 0)
+            notewakeup(&sched.stopnote);
+        rtlock_unlock(&sched.lock);
+        return;
+    }
+    if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) != 0) {
+        rtlock_unlock(&sched.lock);
+        startm(pp, false);
+        return;
+    }
+    int64_t when = atomic_load_explicit(&pp->timers.first, memory_order_acquire);
+    pidleput(pp);
+    rtlock_unlock(&sched.lock);
+    if (when != 0)
+        wake_timer_sleeper(when);
+}
+
+/* A G became runnable: make sure some M will look for it. */
+void wakep(void)
+{
+    if (atomic_load_explicit(&sched.npidle, memory_order_seq_cst) == 0)
+        return;
+    int32_t zero = 0;
+    if (atomic_load_explicit(&sched.nmspinning, memory_order_seq_cst) != 0 ||
+        !atomic_compare_exchange_strong_explicit(&sched.nmspinning, &zero, 1, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return;
+    startm(NULL, true);
+}
+
+static void resetspinning(void)
+{
+    m_t *mp = getm();
+    mp->spinning = false;
+    int32_t n = atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst) - 1;
+    if (n < 0)
+        rt_throw("findrunnable: negative nmspinning");
+    /* We found work; if we were the last spinner, get another M looking. */
+    wakep();
+}
+
+/* An earlier timer exists at when: wake the M sleeping on timers if it
+ * would sleep past it, or get an M to become that sleeper. */
+static void wake_timer_sleeper(int64_t when)
+{
+    if (when >= atomic_load_explicit(&sched.tsleep_until, memory_order_acquire)) {
+        return;
+    }
+    rtlock_lock(&sched.lock);
+    m_t *mp = sched.tsleeper;
+    if (mp && when < atomic_load_explicit(&sched.tsleep_until, memory_order_relaxed)) {
+        sched.tsleeper = NULL;
+        atomic_store_explicit(&sched.tsleep_until, INT64_MAX, memory_order_release);
+        notewakeup(&mp->park);
+        rtlock_unlock(&sched.lock);
+        return;
+    }
+    rtlock_unlock(&sched.lock);
+    if (!mp)
+        wakep();
+}
+
+void timer_armed(int64_t when)
+{
+    wake_timer_sleeper(when);
+}
+
+/* ------------------------------------------------------------------ */
+/* The scheduler loop                                                  */
+
+/* Run gp on the current M until it comes back through mcall; returns the
+ * G the mcall handler wants run next, or NULL. */
+static g_t *execute(m_t *mp, g_t *gp, bool inherit)
+{
+    mp->curg = gp;
+    gp->m = mp;
+    casgstatus(gp, G_RUNNABLE, G_RUNNING);
+    atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
+    if (!inherit)
+        atomic_fetch_add_explicit(&mp->p->schedtick, 1, memory_order_relaxed);
+    tls_g = gp;
+    ctx_switch(&mp->g0, gp, false);
+    tls_g = &mp->g0;
+    if (gp->stack.kind == STACK_SLAB && stack_overflowed(&gp->stack, (uintptr_t)gp->ctx_sp))
+        rt_throw_nodump("stack overflow in goroutine %llu%s%s%s", (unsigned long long)gp->goid,
+                        gp->label ? " (" : "", gp->label ? gp->label : "", gp->label ? ")" : "");
+    void (*fn)(g_t *) = mp->mcall_fn;
+    mp->mcall_fn = NULL;
+    return ((g_t * (*)(g_t *))(void *)fn)(gp);
+}
+
+/* Switch from the running G to g0 and run fn(gp) there.  fn returns the G
+ * to run next on this M (possibly gp itself) or NULL to schedule. */
+static void mcall(g_t *(*fn)(g_t *gp), bool dying)
+{
+    g_t *gp = getg();
+    m_t *mp = gp->m;
+    mp->mcall_fn = (void (*)(g_t *))(void *)fn;
+    ctx_switch(gp, &mp->g0, dying);
+}
+
+/* Pick the next G to run on this M; blocks until there is one. */
+static g_t *schedule(bool *inherit)
+{
+    m_t *mp = getm();
+    if (mp->locks)
+        rt_throw("schedule: holding locks");
+    if (mp->lockedg) {
+        stoplockedm();
+        *inherit = false;
+        return mp->lockedg;
+    }
+top:;
+    p_t *pp = mp->p;
+    if (atomic_load_explicit(&sched.gcwaiting, memory_order_acquire)) {
+        gcstopm();
+        goto top;
+    }
+    int64_t first = atomic_load_explicit(&pp->timers.first, memory_order_acquire);
+    if (first != 0) {
+        bool ran;
+        checktimers(pp, nanotime(), &ran);
+    }
+    g_t *gp = NULL;
+    *inherit = false;
+    /* Fairness: every 61st tick the global queue goes first. */
+    if (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) % 61 == 0 &&
+        atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+        rtlock_lock(&sched.lock);
+        gp = globrunqget(pp, 1);
+        rtlock_unlock(&sched.lock);
+    }
+    if (!gp)
+        gp = runqget(pp, inherit);
+    if (!gp)
+        gp = findrunnable(inherit);
+    if (mp->spinning)
+        resetspinning();
+    if (gp->lockedm) {
+        startlockedm(gp);
+        goto top;
+    }
+    return gp;
+}
+
+static _Noreturn void schedule_loop(m_t *mp)
+{
+    g_t *next = NULL;
+    bool inherit = false;
+    for (;;) {
+        if (!next)
+            next = schedule(&inherit);
+        next = execute(mp, next, inherit);
+        inherit = true;
+    }
+}
+
+/* Run expired timers of every P; true if any ran (Gs may be runnable on
+ * our P now). */
+static bool runalltimers(int64_t now)
+{
+    bool any = false;
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
+    for (int32_t i = 0; i < procs; i++) {
+        p_t *p2 = allp[i];
+        int64_t w = atomic_load_explicit(&p2->timers.first, memory_order_acquire);
+        if (w != 0 && w <= now) {
+            bool ran = false;
+            checktimers(p2, now, &ran);
+            any |= ran;
+        }
+    }
+    return any;
+}
+
+static g_t *stealwork(p_t *pp)
+{
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
+    for (int round = 0; round < 4; round++) {
+        bool last = round == 3;
+        /* A random start and a stride coprime with procs visit every P
+         * once in an order that differs between thieves. */
+        uint32_t start = fastrandn((uint32_t)procs);
+        uint32_t stride = 1;
+        if (procs > 1) {
+            stride = 1 + fastrandn((uint32_t)procs - 1);
+            while (true) {
+                uint32_t a = stride, b = (uint32_t)procs;
+                while (b) {
+                    uint32_t t = a % b;
+                    a = b;
+                    b = t;
+                }
+                if (a == 1)
+                    break;
+                stride = stride % (uint32_t)procs + 1;
+            }
+        }
+        for (int32_t i = 0, pos = (int32_t)start; i < procs; i++, pos = (int32_t)((pos + stride) % (uint32_t)procs)) {
+            if (atomic_load_explicit(&sched.gcwaiting, memory_order_acquire))
+                return NULL;
+            p_t *p2 = allp[pos];
+            if (p2 == pp)
+                continue;
+            if (atomic_load_explicit(&p2->status, memory_order_relaxed) == P_IDLE)
+                continue;
+            g_t *gp = runqsteal(pp, p2, last);
+            if (gp)
+                return gp;
+        }
+    }
+    return NULL;
+}
+
+/* Find a runnable G: local queue, global queue, timers, stealing.  With
+ * nothing anywhere, give the P up and sleep. */
+static g_t *findrunnable(bool *inherit)
+{
+    m_t *mp = getm();
+top:;
+    p_t *pp = mp->p;
+    *inherit = false;
+    if (atomic_load_explicit(&sched.gcwaiting, memory_order_acquire)) {
+        gcstopm();
+        goto top;
+    }
+    g_t *gp = runqget(pp, inherit);
+    if (gp)
+        return gp;
+    if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) != 0) {
+        rtlock_lock(&sched.lock);
+        gp = globrunqget(pp, 0);
+        rtlock_unlock(&sched.lock);
+        if (gp)
+            return gp;
+    }
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
+    if (mp->spinning || 2 * atomic_load_explicit(&sched.nmspinning, memory_order_seq_cst) <
+                            procs - atomic_load_explicit(&sched.npidle, memory_order_seq_cst)) {
+        if (!mp->spinning) {
+            mp->spinning = true;
+            atomic_fetch_add_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+        }
+        gp = stealwork(pp);
+        if (gp)
+            return gp;
+    }
+    int64_t now = nanotime();
+    if (runalltimers(now))
+        goto top;
+
+    /* Nothing to do: give up the P. */
+    rtlock_lock(&sched.lock);
+    if (atomic_load_explicit(&sched.gcwaiting, memory_order_acquire)) {
+        rtlock_unlock(&sched.lock);
+        goto top;
+    }
+    if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) != 0) {
+        gp = globrunqget(pp, 0);
+        rtlock_unlock(&sched.lock);
+        return gp;
+    }
+    if (releasep() != pp)
+        rt_throw("findrunnable: wrong p");
+    pidleput(pp);
+    rtlock_unlock(&sched.lock);
+
+    /* A G made runnable after our last look found us spinning (so it did
+     * not wake anyone) or found our P idle.  Now that we are neither, look
+     * once more at every run queue. */
+    if (mp->spinning) {
+        mp->spinning = false;
+        if (atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst) - 1 < 0)
+            rt_throw("findrunnable: negative nmspinning");
+        for (int32_t i = 0; i < procs; i++) {
+            p_t *p2 = allp[i];
+            if (!runqempty(p2)) {
+                rtlock_lock(&sched.lock);
+                pp = pidleget();
+                rtlock_unlock(&sched.lock);
+                if (pp) {
+                    acquirep(pp);
+                    mp->spinning = true;
+                    atomic_fetch_add_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+                    goto top;
+                }
+                break;
+            }
+        }
+    }
+
+    /* Sleep until the earliest timer if nobody else does.  The earliest
+     * timer is read under sched.lock: whoever arms an earlier one either
+     * armed it before we look or finds us registered (wake_timer_sleeper). */
+    rtlock_lock(&sched.lock);
+    int64_t next = timesleepuntil();
+    if (next == 0) {
+        rtlock_unlock(&sched.lock);
+    } else {
+        int64_t until = atomic_load_explicit(&sched.tsleep_until, memory_order_relaxed);
+        if (sched.tsleeper == NULL || next < until) {
+            if (sched.tsleeper)
+                notewakeup(&sched.tsleeper->park);   /* it re-evaluates */
+            sched.tsleeper = mp;
+            atomic_store_explicit(&sched.tsleep_until, next, memory_order_release);
+            rtlock_unlock(&sched.lock);
+            int64_t wait = next - nanotime();
+            mp->blocked = true;
+            if (wait > 0)
+                notetsleep(&mp->park, wait);
+            mp->blocked = false;
+            rtlock_lock(&sched.lock);
+            if (sched.tsleeper == mp) {
+                sched.tsleeper = NULL;
+                atomic_store_explicit(&sched.tsleep_until, INT64_MAX, memory_order_release);
+            }
+            /* Whoever woke us did so under this lock, so the note is
+             * final now. */
+            noteclear(&mp->park);
+            pp = pidleget();
+            rtlock_unlock(&sched.lock);
+            if (pp) {
+                acquirep(pp);
+                goto top;
+            }
+        } else {
+            rtlock_unlock(&sched.lock);
+        }
+    }
+    stopm();
+    goto top;
+}
+
+/* ------------------------------------------------------------------ */
+/* Parking, readying, yielding, exiting                                */
+
+static g_t *park_m(g_t *gp)
+{
+    m_t *mp = gp->m;
+    bool (*unlockf)(g_t *, void *) = mp->waitunlockf;
+    void *arg = mp->waitlock;
+    mp->waitunlockf = NULL;
+    mp->waitlock = NULL;
+    casgstatus(gp, G_RUNNING, G_WAITING);
+    mp->curg = NULL;
+    gp->m = NULL;
+    if (unlockf && !unlockf(gp, arg)) {
+        casgstatus(gp, G_WAITING, G_RUNNABLE);
+        return gp;
+    }
+    return NULL;
+}
+
+void gopark(bool (*unlockf)(g_t *gp, void *arg), void *arg, waitreason reason)
+{
+    g_t *gp = getg();
+    m_t *mp = gp->m;
+    if (mp->locks)
+        rt_throw("gopark: holding runtime locks");
+    mp->waitunlockf = unlockf;
+    mp->waitlock = arg;
+    gp->waitreason = (uint8_t)reason;
+    gp->waitsince = coarsetime();
+    mcall(park_m, false);
+}
+
+void goready(g_t *gp)
+{
+    casgstatus(gp, G_WAITING, G_RUNNABLE);
+    m_t *mp = getm();
+    p_t *pp = mp ? mp->p : NULL;
+    if (pp) {
+        runqput(pp, gp, true);
+    } else {
+        rtlock_lock(&sched.lock);
+        globrunqput(gp);
+        rtlock_unlock(&sched.lock);
+    }
+    wakep();
+}
+
+static g_t *gosched_m(g_t *gp)
+{
+    m_t *mp = gp->m;
+    casgstatus(gp, G_RUNNING, G_RUNNABLE);
+    mp->curg = NULL;
+    gp->m = NULL;
+    rtlock_lock(&sched.lock);
+    globrunqput(gp);
+    rtlock_unlock(&sched.lock);
+    return NULL;
+}
+
+void safepoint(void)
+{
+    g_t *gp = getg();
+    if (!gp || gp == &gp->m->g0 || gp->m->locks)
+        return;
+    if (atomic_load_explicit(&gp->preempt, memory_order_relaxed) ||
+        atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)) {
+        atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
+        mcall(gosched_m, false);
+    }
+}
+
+static void mexit(m_t *mp);
+
+static g_t *goexit0(g_t *gp)
+{
+    m_t *mp = gp->m;
+    p_t *pp = mp->p;
+    casgstatus(gp, G_RUNNING, G_DEAD);
+    if (gp->system)
+        atomic_fetch_sub_explicit(&sched.ngsys, 1, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+    stack_account(&gp->stack, -1);
+    bool locked = gp->lockedm != NULL;
+    gp->lockedm = NULL;
+    mp->lockedg = NULL;
+    gp->locked_ext = gp->locked_int = 0;
+    gp->m = NULL;
+    mp->curg = NULL;
+    gp->label = NULL;
+    gp->preempt = false;
+    gfput(pp, gp);
+    if (locked) {
+        /* The goroutine may have left its thread in an odd state (that
+         * is often why it locked it); retire the thread. */
+        mexit(mp);
+    }
+    return NULL;
+}
+
+_Noreturn static void goexit1(void)
+{
+    mcall(goexit0, true);
+    rt_throw("goexit1: dead goroutine resumed");
+}
+
+void gort_gostart(g_t *gp)
+{
+#if GORT_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    gp->fn(gp->arg);
+    goexit1();
+}
+
+/* A locked G exited: hand the P on and end this thread. */
+static void mexit(m_t *mp)
+{
+    p_t *pp = releasep();
+    handoffp(pp);
+    rtlock_lock(&sched.lock);
+    mp->dead = true;
+    sched.nmfreed++;
+    checkdead();
+    rtlock_unlock(&sched.lock);
+    munit_signals(mp);
+    tls_g = NULL;
+    pthread_exit(NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Creating goroutines                                                 */
+
+static g_t *galloc(void)
+{
+    static rtlock galloclock;   /* protects the chunk cursor */
+    static char *chunk, *chunkend;
+    size_t sz = (sizeof(g_t) + 63) & ~(size_t)63;
+    rtlock_lock(&galloclock);
+    if (!chunk || chunk + sz > chunkend) {
+        size_t len = 1 << 20;
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            rtlock_unlock(&galloclock);
+            return NULL;
+        }
+        chunk = p;
+        chunkend = chunk + len;
+    }
+    g_t *gp = (g_t *)chunk;
+    chunk += sz;
+    rtlock_unlock(&galloclock);
+    return gp;
+}
+
+static int allgadd(g_t *gp)
+{
+    rtlock_lock(&allglock);
+    if (allglen == allgcap) {
+        size_t ncap = allgcap ? allgcap * 2 : 1024;
+        g_t **na = realloc(allgs, ncap * sizeof *na);
+        if (!na) {
+            rtlock_unlock(&allglock);
+            return -ENOMEM;
+        }
+        allgs = na;
+        allgcap = ncap;
+    }
+    gp->allg_index = allglen;
+    allgs[allglen++] = gp;
+    rtlock_unlock(&allglock);
+    return 0;
+}
+
+/* A new G with a stack of size bytes (0 = default). */
+static g_t *malg(size_t size, int *err)
+{
+    g_t *gp = galloc();
+    if (!gp) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    atomic_store_explicit(&gp->status, G_DEAD, memory_order_relaxed);
+    *err = stackalloc(size, &gp->stack);
+    if (*err) {
+        /* Keep the G for reuse; it has no stack. */
+        rtlock_lock(&sched.gflock);
+        gp->schedlink = sched.gfree_nostack;
+        sched.gfree_nostack = gp;
+        sched.ngfree_nostack++;
+        rtlock_unlock(&sched.gflock);
+        return NULL;
+    }
+#if GORT_TSAN
+    gp->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    *err = allgadd(gp);
+    if (*err) {
+        stackfree(&gp->stack);
+        return NULL;
+    }
+    return gp;
+}
+
+static void gfput(p_t *pp, g_t *gp)
+{
+    if (gp->stack.kind == STACK_CUSTOM)
+        stackfree(&gp->stack);
+    gp->schedlink = pp->gfree;
+    pp->gfree = gp;
+    pp->gfreecnt++;
+    if (pp->gfreecnt < GFREE_P_MAX)
+        return;
+    /* Move half to the global lists.  Stacks beyond the global cap go back
+     * to the stack pool (their pages released); sysmon trims the pages of
+     * the rest (gfree_trim). */
+    g_t *stk = NULL, *stktail = NULL, *nostk = NULL, *nostktail = NULL;
+    int32_t nstk = 0, nnostk = 0;
+    while (pp->gfreecnt > GFREE_P_MAX / 2) {
+        g_t *g1 = pp->gfree;
+        pp->gfree = g1->schedlink;
+        pp->gfreecnt--;
+        g1->schedlink = NULL;
+        if (g1->stack.kind != STACK_NONE) {
+            if (stktail)
+                stktail->schedlink = g1;
+            else
+                stk = g1;
+            stktail = g1;
+            nstk++;
+        } else {
+            if (nostktail)
+                nostktail->schedlink = g1;
+            else
+                nostk = g1;
+            nostktail = g1;
+            nnostk++;
+        }
+    }
+    rtlock_lock(&sched.gflock);
+    if (nstk && sched.ngfree_stack + nstk > GFREE_STACK_MAX) {
+        rtlock_unlock(&sched.gflock);
+        for (g_t *g1 = stk; g1; g1 = g1->schedlink)
+            stackfree(&g1->stack);
+        if (nostktail)
+            nostktail->schedlink = stk;
+        else
+            nostk = stk;
+        nostktail = stktail;
+        nnostk += nstk;
+        stk = NULL;
+        nstk = 0;
+        rtlock_lock(&sched.gflock);
+    }
+    if (stk) {
+        stktail->schedlink = sched.gfree_stack;
+        sched.gfree_stack = stk;
+        sched.ngfree_stack += nstk;
+        sched.gfree_dirty += nstk;
+    }
+    if (nostk) {
+        nostktail->schedlink = sched.gfree_nostack;
+        sched.gfree_nostack = nostk;
+        sched.ngfree_nostack += nnostk;
+    }
+    rtlock_unlock(&sched.gflock);
+}
+
+/* A dead G from pp's free list (refilled from the global lists), with a
+ * stack of size bytes.  NULL with *err when none can be had. */
+static g_t *gfget(p_t *pp, size_t size, int *err)
+{
+    g_t *gp = NULL;
+    *err = 0;
+    if (pp && !pp->gfree && (sched.gfree_stack || sched.gfree_nostack)) {
+        rtlock_lock(&sched.gflock);
+        while (pp->gfreecnt < 32) {
+            g_t *g1 = sched.gfree_stack;
+            if (g1) {
+                sched.gfree_stack = g1->schedlink;
+                sched.ngfree_stack--;
+            } else if ((g1 = sched.gfree_nostack)) {
+                sched.gfree_nostack = g1->schedlink;
+                sched.ngfree_nostack--;
+            } else {
+                break;
+            }
+            g1->schedlink = pp->gfree;
+            pp->gfree = g1;
+            pp->gfreecnt++;
+        }
+        if (sched.gfree_dirty > sched.ngfree_stack)
+            sched.gfree_dirty = sched.ngfree_stack;
+        rtlock_unlock(&sched.gflock);
+    }
+    if (pp && pp->gfree) {
+        gp = pp->gfree;
+        pp->gfree = gp->schedlink;
+        pp->gfreecnt--;
+    } else if (!pp) {
+        rtlock_lock(&sched.gflock);
+        if ((gp = sched.gfree_stack)) {
+            sched.gfree_stack = gp->schedlink;
+            sched.ngfree_stack--;
+        } else if ((gp = sched.gfree_nostack)) {
+            sched.gfree_nostack = gp->schedlink;
+            sched.ngfree_nostack--;
+        }
+        rtlock_unlock(&sched.gflock);
+    }
+    if (!gp)
+        return NULL;
+    bool want_default = size == 0 || size == stack_default_size;
+    bool has_default = gp->stack.kind == STACK_GUARDED || gp->stack.kind == STACK_SLAB;
+    if (gp->stack.kind != STACK_NONE && !(want_default && has_default)) {
+        /* Wrong size: trade it in. */
+        stackfree(&gp->stack);
+    }
+    if (gp->stack.kind == STACK_NONE) {
+        *err = stackalloc(size, &gp->stack);
+        if (*err) {
+            rtlock_lock(&sched.gflock);
+            gp->schedlink = sched.gfree_nostack;
+            sched.gfree_nostack = gp;
+            sched.ngfree_nostack++;
+            rtlock_unlock(&sched.gflock);
+            return NULL;
+        }
+        if (gp->allg_index == 0 && (allglen == 0 || allgs[0] != gp)) {
+            /* never registered: a G whose first stack allocation failed */
+            *err = allgadd(gp);
+            if (*err)
+                return NULL;
+#if GORT_TSAN
+            gp->tsan_fiber = __tsan_create_fiber(0);
+#endif
+        }
+    }
+    return gp;
+}
+
+/* Lay out the initial frame: gort_ctx_switch "returns" into the trampoline
+ * with gp in r12 (see arch/amd64.S for the frame layout). */
+static void gostartframe(g_t *gp)
+{
+    uint64_t *top = (uint64_t *)((gp->stack.hi - 16) & ~(uintptr_t)15);
+    top[-1] = (uint64_t)(uintptr_t)gort_ctx_trampoline;
+    top[-2] = 0;                        /* rbp: ends frame-pointer walks */
+    top[-3] = 0;                        /* rbx */
+    top[-4] = (uint64_t)(uintptr_t)gp;  /* r12 */
+    top[-5] = 0;                        /* r13 */
+    top[-6] = 0;                        /* r14 */
+    top[-7] = 0;                        /* r15 */
+    uint32_t ctl[2] = {0x1f80, 0x037f}; /* default MXCSR and x87 control */
+    memcpy(&top[-8], ctl, sizeof ctl);
+    gp->ctx_sp = &top[-8];
+}
+
+static uint64_t newgoid(p_t *pp)
+{
+    enum { GOID_BATCH = 16 };
+    if (!pp)
+        return atomic_fetch_add_explicit(&sched.goidgen, 1, memory_order_relaxed) + 1;
+    if (pp->goidcache == pp->goidcacheend) {
+        /* Relaxed: ids only need to be unique. */
+        pp->goidcache = atomic_fetch_add_explicit(&sched.goidgen, GOID_BATCH, memory_order_relaxed) + 1;
+        pp->goidcacheend = pp->goidcache + GOID_BATCH;
+    }
+    return pp->goidcache++;
+}
+
+int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool system, void *gopc,
+            g_t **out)
+{
+    if (atomic_load_explicit(&runtime_state, memory_order_acquire) != RUNTIME_RUNNING)
+        return -ESRCH;
+    g_t *cur = getg();
+    m_t *mp = cur ? cur->m : NULL;
+    if (mp)
+        mp->locks++;
+    p_t *pp = mp ? mp->p : NULL;
+    bool user = cur && cur != &cur->m->g0;
+
+    if (!system) {
+        int64_t max = atomic_load_explicit(&sched.maxgoroutines, memory_order_relaxed);
+        int64_t n = atomic_fetch_add_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+        if (max > 0 && n >= max) {
+            atomic_fetch_sub_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+            if (mp)
+                mp->locks--;
+            return -EAGAIN;
+        }
+    } else {
+        atomic_fetch_add_explicit(&sched.ngsys, 1, memory_order_relaxed);
+    }
+
+    int err = 0;
+    g_t *gp = gfget(pp, stacksize, &err);
+    if (!gp && !err)
+        gp = malg(stacksize, &err);
+    if (!gp) {
+        if (system)
+            atomic_fetch_sub_explicit(&sched.ngsys, 1, memory_order_relaxed);
+        else
+            atomic_fetch_sub_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+        if (mp)
+            mp->locks--;
+        return err ? err : -ENOMEM;
+    }
+    gostartframe(gp);
+    gp->fn = fn;
+    gp->arg = arg;
+    gp->goid = newgoid(pp);
+    gp->parent_goid = user ? cur->goid : 0;
+    gp->gopc = gopc;
+    gp->label = label ? label : (user ? cur->label : NULL);
+    gp->system = system;
+    gp->waitsince = 0;
+    gp->waitreason = WR_ZERO;
+    stack_account(&gp->stack, 1);
+    casgstatus(gp, G_DEAD, G_RUNNABLE);
+    if (out)
+        *out = gp;
+    if (pp) {
+        runqput(pp, gp, true);
+    } else {
+        if (!system)
+            atomic_store_explicit(&sched.foreign_go, true, memory_order_relaxed);
+        rtlock_lock(&sched.lock);
+        globrunqput(gp);
+        rtlock_unlock(&sched.lock);
+    }
+    wakep();
+    if (mp)
+        mp->locks--;
+    return 0;
+}
+
+int gort_go(gort_fn fn, void *arg)
+{
+    if (!fn)
+        return -EINVAL;
+    int err = newproc(fn, arg, 0, NULL, false, __builtin_return_address(0), NULL);
+    if (err == 0)
+        safepoint();
+    return err;
+}
+
+int gort_go_with(gort_fn fn, void *arg, const gort_go_opts *opts)
+{
+    if (!fn)
+        return -EINVAL;
+    size_t size = opts ? opts->stack_size : 0;
+    if (size != 0 && (size < 16 * 1024 || size > (1ull << 30)))
+        return -EINVAL;
+    int err = newproc(fn, arg, size, opts ? opts->label : NULL, false,
+                      __builtin_return_address(0), NULL);
+    if (err == 0)
+        safepoint();
+    return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* System calls                                                        */
+
+void gort_syscall_enter(void)
+{
+    g_t *gp = getg_or_die("gort_syscall_enter");
+    m_t *mp = gp->m;
+    p_t *pp = mp->p;
+    if (mp->oldp || !pp)
+        rt_throw("gort_syscall_enter: already in a system call");
+    pp->nsyscall++;
+    casgstatus(gp, G_RUNNING, G_SYSCALL);
+    atomic_fetch_add_explicit(&pp->syscalltick, 1, memory_order_relaxed);
+    mp->oldp = pp;
+    mp->p = NULL;
+    atomic_store_explicit(&pp->m, NULL, memory_order_relaxed);
+    /* Release: sysmon or STW that takes the P sees our writes to it. */
+    atomic_store_explicit(&pp->status, P_SYSCALL, memory_order_seq_cst);
+    if (atomic_load_explicit(&sched.sysmonwait, memory_order_seq_cst))
+        sysmon_wake();
+    if (atomic_load_explicit(&sched.gcwaiting, memory_order_seq_cst)) {
+        rtlock_lock(&sched.lock);
+        uint32_t s = P_SYSCALL;
+        if (sched.stopwait > 0 &&
+            atomic_compare_exchange_strong_explicit(&pp->status, &s, P_GCSTOP, memory_order_acq_rel,
+                                                    memory_order_relaxed)) {
+            if (--sched.stopwait == 0)
+                notewakeup(&sched.stopnote);
+        }
+        rtlock_unlock(&sched.lock);
+    }
+}
+
+static g_t *exitsyscall0(g_t *gp)
+{
+    m_t *mp = gp->m;
+    casgstatus(gp, G_SYSCALL, G_RUNNABLE);
+    mp->curg = NULL;
+    gp->m = NULL;
+    rtlock_lock(&sched.lock);
+    p_t *pp = NULL;
+    if (!atomic_load_explicit(&sched.gcwaiting, memory_order_acquire))
+        pp = pidleget();
+    if (!pp)
+        globrunqput(gp);
+    rtlock_unlock(&sched.lock);
+    if (pp) {
+        acquirep(pp);
+        return gp;
+    }
+    if (mp->lockedg) {
+        stoplockedm();
+        return gp;
+    }
+    stopm();
+    return NULL;
+}
+
+void gort_syscall_exit(void)
+{
+    g_t *gp = getg_or_die("gort_syscall_exit");
+    m_t *mp = gp->m;
+    p_t *oldp = mp->oldp;
+    if (!oldp || readgstatus(gp) != G_SYSCALL)
+        rt_throw("gort_syscall_exit without gort_syscall_enter");
+    mp->oldp = NULL;
+    uint32_t s = P_SYSCALL;
+    if (atomic_compare_exchange_strong_explicit(&oldp->status, &s, P_IDLE, memory_order_acq_rel,
+                                                memory_order_relaxed)) {
+        acquirep(oldp);
+        casgstatus(gp, G_SYSCALL, G_RUNNING);
+        safepoint();
+        return;
+    }
+    if (atomic_load_explicit(&sched.npidle, memory_order_seq_cst) > 0 &&
+        !atomic_load_explicit(&sched.gcwaiting, memory_order_acquire)) {
+        rtlock_lock(&sched.lock);
+        p_t *pp = atomic_load_explicit(&sched.gcwaiting, memory_order_acquire) ? NULL : pidleget();
+        rtlock_unlock(&sched.lock);
+        if (pp) {
+            acquirep(pp);
+            casgstatus(gp, G_SYSCALL, G_RUNNING);
+            if (atomic_load_explicit(&sched.sysmonwait, memory_order_seq_cst))
+                sysmon_wake();
+            return;
+        }
+    }
+    mcall(exitsyscall0, false);
+}
+
+/* ------------------------------------------------------------------ */
+/* LockOSThread                                                        */
+
+void gort_lock_os_thread(void)
+{
+    g_t *gp = getg_or_die("gort_lock_os_thread");
+    if (gp->locked_ext == UINT32_MAX)
+        rt_throw("LockOSThread nesting overflow");
+    gp->locked_ext++;
+    gp->lockedm = gp->m;
+    gp->m->lockedg = gp;
+}
+
+void gort_unlock_os_thread(void)
+{
+    g_t *gp = getg_or_die("gort_unlock_os_thread");
+    if (gp->locked_ext == 0)
+        return;
+    if (--gp->locked_ext == 0 && gp->locked_int == 0) {
+        gp->m->lockedg = NULL;
+        gp->lockedm = NULL;
+    }
+}
+
+/* Our locked G is not runnable: give the P away and sleep until someone
+ * hands us a P together with the G. */
+static void stoplockedm(void)
+{
+    m_t *mp = getm();
+    if (mp->p) {
+        p_t *pp = releasep();
+        handoffp(pp);
+    }
+    incidlelocked(1);
+    mp->blocked = true;
+    notesleep(&mp->park);
+    mp->blocked = false;
+    noteclear(&mp->park);
+    p_t *pp = mp->nextp;
+    mp->nextp = NULL;
+    acquirep(pp);
+}
+
+/* gp is locked to another M: hand it our P and go idle. */
+static void startlockedm(g_t *gp)
+{
+    m_t *mp = getm();
+    m_t *lm = gp->lockedm;
+    if (lm == mp)
+        rt_throw("startlockedm: locked to me");
+    if (lm->nextp)
+        rt_throw("startlockedm: m has p");
+    incidlelocked(-1);
+    /* The locked M wakes in stoplockedm and runs exactly gp, its lockedg. */
+    p_t *pp = releasep();
+    lm->nextp = pp;
+    notewakeup(&lm->park);
+    stopm();
+}
+
+/* ------------------------------------------------------------------ */
+/* Stop the world                                                      */
+
+static void preemptall(void)
+{
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
+    for (int32_t i = 0; i < procs; i++) {
+        p_t *pp = allp[i];
+        if (atomic_load_explicit(&pp->status, memory_order_acquire) != P_RUNNING)
+            continue;
+        m_t *mp = atomic_load_explicit(&pp->m, memory_order_acquire);
+        g_t *gp = mp ? mp->curg : NULL;
+        if (gp)
+            atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
+    }
+}
+
+static void gcstopm(void)
+{
+    m_t *mp = getm();
+    if (!atomic_load_explicit(&sched.gcwaiting, memory_order_acquire))
+        rt_throw("gcstopm: not waiting for gc");
+    if (mp->spinning) {
+        mp->spinning = false;
+        atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+    }
+    p_t *pp = releasep();
+    rtlock_lock(&sched.lock);
+    atomic_store_explicit(&pp->status, P_GCSTOP, memory_order_release);
+    if (--sched.stopwait == 0)
+        notewakeup(&sched.stopnote);
+    rtlock_unlock(&sched.lock);
+    stopm();
+}
+
+static void stop_the_world_locked(void)
+{
+    m_t *mp = getm();
+    rtlock_lock(&sched.lock);
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
+    sched.stopwait = procs;
+    atomic_store_explicit(&sched.gcwaiting, 1, memory_order_seq_cst);
+    preemptall();
+    atomic_store_explicit(&mp->p->status, P_GCSTOP, memory_order_release);
+    sched.stopwait--;
+    for (int32_t i = 0; i < procs; i++) {
+        p_t *pp = allp[i];
+        uint32_t s = P_SYSCALL;
+        if (atomic_compare_exchange_strong_explicit(&pp->status, &s, P_GCSTOP, memory_order_acq_rel,
+                                                    memory_order_relaxed)) {
+            atomic_fetch_add_explicit(&pp->syscalltick, 1, memory_order_relaxed);
+            sched.stopwait--;
+        }
+    }
+    p_t *pp;
+    while ((pp = pidleget())) {
+        atomic_store_explicit(&pp->status, P_GCSTOP, memory_order_release);
+        sched.stopwait--;
+    }
+    bool wait = sched.stopwait > 0;
+    rtlock_unlock(&sched.lock);
+    if (wait) {
+        for (;;) {
+            if (notetsleep(&sched.stopnote, 100 * 1000)) {
+                noteclear(&sched.stopnote);
+                break;
+            }
+            preemptall();
+        }
+    }
+    for (int32_t i = 0; i < procs; i++)
+        if (atomic_load_explicit(&allp[i]->status, memory_order_acquire) != P_GCSTOP)
+            rt_throw("stopTheWorld: not stopped (P %d status %u)", i, atomic_load(&allp[i]->status));
+}
+
+void stop_the_world(const char *reason)
+{
+    g_t *gp = getg_or_die("stop_the_world");
+    (void)reason;
+    semacquire(&sched.worldsema, WR_STOPPING_THE_WORLD);
+    gp->m->locks++;
+    stop_the_world_locked();
+}
+
+void start_the_world(void)
+{
+    m_t *mp = getm();
+    rtlock_lock(&sched.lock);
+    int32_t procs = newprocs ? newprocs : atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
+    newprocs = 0;
+    p_t *runnable = procresize(procs);
+    atomic_store_explicit(&sched.gcwaiting, 0, memory_order_seq_cst);
+    if (atomic_load_explicit(&sched.sysmonwait, memory_order_relaxed)) {
+        atomic_store_explicit(&sched.sysmonwait, 0, memory_order_relaxed);
+        notewakeup(&sched.sysmonnote);
+    }
+    rtlock_unlock(&sched.lock);
+    while (runnable) {
+        p_t *pp = runnable;
+        runnable = pp->link;
+        pp->link = NULL;
+        startm(pp, false);
+    }
+    wakep();
+    mp->locks--;
+    semrelease(&sched.worldsema);
+}
+
+static void pinit(p_t *pp, int32_t id)
+{
+    pp->id = id;
+    atomic_store_explicit(&pp->status, P_GCSTOP, memory_order_relaxed);
+}
+
+/* Resize to nprocs Ps.  sched.lock held, world stopped (or not started).
+ * Returns the Ps with queued work that need an M, linked through link. */
+static p_t *procresize(int32_t nprocs)
+{
+    int32_t old = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
+    for (int32_t i = 0; i < nprocs; i++) {
+        if (!allp[i]) {
+            p_t *pp = aligned_alloc(64, (sizeof(p_t) + 63) & ~(size_t)63);
+            if (!pp)
+                rt_throw("out of memory allocating a P");
+            memset(pp, 0, sizeof *pp);
+            pinit(pp, i);
+            allp[i] = pp;
+        } else if (atomic_load_explicit(&allp[i]->status, memory_order_relaxed) == P_DEAD) {
+            atomic_store_explicit(&allp[i]->status, P_GCSTOP, memory_order_relaxed);
+        }
+    }
+    m_t *mp = getm();
+    p_t *keep = NULL;
+    if (mp && mp->p && mp->p->id < nprocs) {
+        keep = mp->p;
+    } else if (mp && mp->p) {
+        atomic_store_explicit(&mp->p->m, NULL, memory_order_relaxed);
+        mp->p = NULL;
+        keep = allp[0];
+        atomic_store_explicit(&keep->m, NULL, memory_order_relaxed);
+        atomic_store_explicit(&keep->status, P_IDLE, memory_order_relaxed);
+        acquirep(keep);
+    }
+    for (int32_t i = nprocs; i < old; i++) {
+        p_t *pp = allp[i];
+        runqdrain_to_global(pp);
+        movetimers(keep ? keep : allp[0], pp);
+        while (pp->gfree) {
+            g_t *gp = pp->gfree;
+            pp->gfree = gp->schedlink;
+            pp->gfreecnt--;
+            rtlock_lock(&sched.gflock);
+            if (gp->stack.kind != STACK_NONE) {
+                gp->schedlink = sched.gfree_stack;
+                sched.gfree_stack = gp;
+                sched.ngfree_stack++;
+            } else {
+                gp->schedlink = sched.gfree_nostack;
+                sched.gfree_nostack = gp;
+                sched.ngfree_nostack++;
+            }
+            rtlock_unlock(&sched.gflock);
+        }
+        atomic_store_explicit(&pp->m, NULL, memory_order_relaxed);
+        atomic_store_explicit(&pp->status, P_DEAD, memory_order_release);
+    }
+    atomic_store_explicit(&gomaxprocs, nprocs, memory_order_release);
+
+    /* Every P but ours becomes idle or gets an M for its queue.  Rebuild
+     * the idle list from scratch. */
+    sched.pidle = NULL;
+    atomic_store_explicit(&sched.npidle, 0, memory_order_relaxed);
+    p_t *runnable = NULL;
+    for (int32_t i = nprocs - 1; i >= 0; i--) {
+        p_t *pp = allp[i];
+        if (pp == keep)
+            continue;
+        atomic_store_explicit(&pp->status, P_IDLE, memory_order_relaxed);
+        if (runqempty(pp)) {
+            pidleput(pp);
+        } else {
+            pp->link = runnable;
+            runnable = pp;
+        }
+    }
+    return runnable;
+}
+
+/* ------------------------------------------------------------------ */
+/* Deadlock detection                                                  */
+
+void checkdead(void)
+{
+    if (!sched.standalone || atomic_load_explicit(&sched.foreign_go, memory_order_relaxed))
+        return;
+    if (atomic_load_explicit(&runtime_state, memory_order_relaxed) != RUNTIME_RUNNING)
+        return;
+    int32_t run = mcount() - sched.nmidle - sched.nmidlelocked - sched.nmsys;
+    if (run > 0)
+        return;
+    if (run < 0)
+        rt_throw("checkdead: inconsistent counts: mcount=%d nmidle=%d nmidlelocked=%d nmsys=%d",
+                 mcount(), sched.nmidle, sched.nmidlelocked, sched.nmsys);
+    if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0)
+        return;
+    int waiting = 0;
+    rtlock_lock(&allglock);
+    for (size_t i = 0; i < allglen; i++) {
+        g_t *gp = allgs[i];
+        if (gp->system)
+            continue;
+        uint32_t s = readgstatus(gp) & ~(uint32_t)G_SCAN;
+        if (s == G_WAITING) {
+            waiting++;
+        } else if (s == G_RUNNABLE || s == G_RUNNING || s == G_SYSCALL) {
+            rtlock_unlock(&allglock);
+            rtlock_unlock(&sched.lock);
+            rt_throw("checkdead: runnable g (goroutine %llu status %u)", (unsigned long long)gp->goid, s);
+        }
+    }
+    rtlock_unlock(&allglock);
+    rtlock_unlock(&sched.lock);
+    if (waiting == 0)
+        rt_throw("no goroutines (main called runtime.Goexit) - deadlock!");
+    if (timesleepuntil() != 0) {
+        rtlock_lock(&sched.lock);
+        return;
+    }
+    rt_throw("all goroutines are asleep - deadlock!");
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting the runtime                                                */
+
+static int32_t cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int32_t)n : 1;
+}
+
+static int rt_init(bool standalone)
+{
+    int expect = RUNTIME_OFF;
+    if (!atomic_compare_exchange_strong(&runtime_state, &expect, -1))
+        return -EALREADY;
+    debugvars_init();
+    stackinit();
+    signals_init();
+    sched.standalone = standalone;
+    sched.maxmcount = 10000;
+    atomic_store(&sched.tsleep_until, INT64_MAX);
+    atomic_store(&sched.worldsema, 1);
+
+    int32_t procs = initprocs > 0 ? initprocs : cpu_count();
+    const char *env = getenv("GOMAXPROCS");
+    if (env && *env && initprocs == 0) {
+        char *end;
+        long n = strtol(env, &end, 10);
+        if (*end == '\0' && n > 0)
+            procs = (int32_t)n;
+    }
+    if (procs > GORT_MAX_PROCS)
+        procs = GORT_MAX_PROCS;
+    rtlock_lock(&sched.lock);
+    procresize(procs);
+    rtlock_unlock(&sched.lock);
+    atomic_store_explicit(&runtime_state, RUNTIME_RUNNING, memory_order_release);
+    sysmon_start();
+    return 0;
+}
+
+static void main_entry(void *unused)
+{
+    (void)unused;
+    main_fn(main_arg);
+    /* The program is over: freeze every goroutine where it stands. */
+    stop_the_world("main returned");
+    atomic_store_explicit(&runtime_state, RUNTIME_STOPPED, memory_order_release);
+    notewakeup(&main_done);
+    for (;;)
+        pause();
+}
+
+int gort_main(gort_fn entry, void *arg)
+{
+    if (!entry)
+        return -EINVAL;
+    int err = rt_init(true);
+    if (err)
+        return err;
+    main_fn = entry;
+    main_arg = arg;
+    err = newproc(main_entry, NULL, 0, NULL, false, __builtin_return_address(0), NULL);
+    if (err)
+        return err;
+    notesleep(&main_done);
+    return 0;
+}
+
+int gort_start(void)
+{
+    return rt_init(false);
+}
+
+/* ------------------------------------------------------------------ */
+/* Public goroutine API                                                */
+
+void gort_gosched(void)
+{
+    getg_or_die("gort_gosched");
+    mcall(gosched_m, false);
+}
+
+void gort_goexit(void)
+{
+    getg_or_die("gort_goexit");
+    goexit1();
+}
+
+uint64_t gort_goid(void)
+{
+    g_t *gp = getg();
+    if (!gp || gp == &gp->m->g0)
+        return 0;
+    return gp->goid;
+}
+
+int gort_num_goroutine(void)
+{
+    return (int)atomic_load_explicit(&sched.ngoroutines, memory_order_relaxed);
+}
+
+void gort_set_label(const char *label)
+{
+    getg_or_die("gort_set_label")->label = label;
+}
+
+const char *gort_label(void)
+{
+    return getg_or_die("gort_label")->label;
+}
+
+int64_t gort_set_max_goroutines(int64_t n)
+{
+    if (n < 0)
+        n = 0;
+    return atomic_exchange_explicit(&sched.maxgoroutines, n, memory_order_relaxed);
+}
+
+int gort_set_max_threads(int n)
+{
+    rtlock_lock(&sched.lock);
+    int old = sched.maxmcount ? sched.maxmcount : 10000;
+    if (n > 0) {
+        sched.maxmcount = n;
+        if (atomic_load_explicit(&runtime_state, memory_order_relaxed) == RUNTIME_RUNNING &&
+            mcount() > n) {
+            rtlock_unlock(&sched.lock);
+            rt_printf("runtime: program exceeds %d-thread limit\n", n);
+            rt_throw("thread exhaustion");
+        }
+    }
+    rtlock_unlock(&sched.lock);
+    return old;
+}
+
+struct delegated {
+    void (*fn)(void *);
+    void *arg;
+    note done;
+};
+
+static void delegated_entry(void *arg)
+{
+    struct delegated *d = arg;
+    d->fn(d->arg);
+    notewakeup(&d->done);
+}
+
+/* Run fn(arg) on a runtime goroutine and wait for it, for callers that are
+ * not goroutines but need to stop the world. */
+static int run_on_goroutine(void (*fn)(void *), void *arg)
+{
+    struct delegated d = {.fn = fn, .arg = arg};
+    int err = newproc(delegated_entry, &d, 0, NULL, true, NULL, NULL);
+    if (err)
+        return err;
+    notesleep(&d.done);
+    return 0;
+}
+
+static void set_procs(void *arg)
+{
+    int32_t n = *(int32_t *)arg;
+    stop_the_world("GOMAXPROCS");
+    newprocs = n;
+    start_the_world();
+}
+
+int gort_gomaxprocs(int n)
+{
+    int state = atomic_load_explicit(&runtime_state, memory_order_acquire);
+    if (state != RUNTIME_RUNNING) {
+        int old = initprocs > 0 ? initprocs : (state == RUNTIME_OFF ? cpu_count() : gomaxprocs);
+        if (n > 0 && state == RUNTIME_OFF)
+            initprocs = n > GORT_MAX_PROCS ? GORT_MAX_PROCS : n;
+        return old;
+    }
+    int32_t old = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
+    if (n <= 0 || n == old)
+        return old;
+    int32_t want = n > GORT_MAX_PROCS ? GORT_MAX_PROCS : n;
+    g_t *gp = getg();
+    if (gp && gp != &gp->m->g0)
+        set_procs(&want);
+    else if (run_on_goroutine(set_procs, &want) != 0)
+        return old;
+    return old;
+}
+
+void gort_read_sched_stats(gort_sched_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    rtlock_lock(&sched.lock);
+    st->gomaxprocs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
+    st->idleprocs = atomic_load_explicit(&sched.npidle, memory_order_relaxed);
+    st->threads = mcount();
+    st->spinningthreads = atomic_load_explicit(&sched.nmspinning, memory_order_relaxed);
+    st->idlethreads = sched.nmidle;
+    st->runqueue = atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
+    rtlock_unlock(&sched.lock);
+    st->goroutines = gort_num_goroutine();
+    uint64_t n = 0;
+    for (int32_t i = 0; i < GORT_MAX_PROCS && allp[i]; i++)
+        n += allp[i]->nsyscall;
+    st->syscalls = n;
+}
+
+int32_t rt_test_current_p(void)
+{
+    m_t *mp = getm();
+    return mp && mp->p ? mp->p->id : -1;
+}
+
+int64_t rt_test_current_m(void)
+{
+    m_t *mp = getm();
+    return mp ? mp->id : -1;
+}
+
+/* Release the pages of dead goroutines' stacks on the global free list,
+ * keeping each stack's top.  Called by sysmon now and then. */
+void gfree_trim(void)
+{
+    rtlock_lock(&sched.gflock);
+    if (sched.gfree_dirty == 0) {
+        rtlock_unlock(&sched.gflock);
+        return;
+    }
+    g_t *list = sched.gfree_stack;
+    int32_t n = sched.ngfree_stack;
+    sched.gfree_stack = NULL;
+    sched.ngfree_stack = 0;
+    sched.gfree_dirty = 0;
+    rtlock_unlock(&sched.gflock);
+    if (!list)
+        return;
+    g_t *tail = list;
+    for (g_t *gp = list; gp; gp = gp->schedlink) {
+        stackrelease(&gp->stack, false);
+        tail = gp;
+    }
+    rtlock_lock(&sched.gflock);
+    tail->schedlink = sched.gfree_stack;
+    sched.gfree_stack = list;
+    sched.ngfree_stack += n;
+    rtlock_unlock(&sched.gflock);
+}

@@ -1,0 +1,286 @@
+/*
+ * proc.h - G, M, P and the scheduler state (see proc.c for the design).
+ */
+#ifndef GORT_RUNTIME_PROC_H
+#define GORT_RUNTIME_PROC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gort/gort.h"
+#include "lock.h"
+#include "stack.h"
+#include "timers.h"
+
+/* G status, with Go's numbering (schedtrace prints the numbers). */
+enum {
+    G_IDLE = 0,       /* just allocated, not yet initialised */
+    G_RUNNABLE = 1,   /* on a run queue */
+    G_RUNNING = 2,    /* owns an M and a P */
+    G_SYSCALL = 3,    /* in a bracketed blocking call; owns an M, not a P */
+    G_WAITING = 4,    /* parked; on some wait queue or timer */
+    G_DEAD = 6,       /* exited or unused; on a free list */
+    G_SCAN = 0x1000,  /* or'ed in while a dump/scan reads a stopped G */
+};
+
+/* P status, with Go's numbering. */
+enum { P_IDLE = 0, P_RUNNING = 1, P_SYSCALL = 2, P_GCSTOP = 3, P_DEAD = 4 };
+
+/* Why a G waits.  The strings (traceback.c) are Go's. */
+typedef enum waitreason {
+    WR_ZERO = 0,
+    WR_IO_WAIT,
+    WR_CHAN_RECV_NIL,
+    WR_CHAN_SEND_NIL,
+    WR_SELECT,
+    WR_SELECT_NO_CASES,
+    WR_CHAN_RECV,
+    WR_CHAN_SEND,
+    WR_FINALIZER_WAIT,
+    WR_FORCEGC_IDLE,
+    WR_SEMACQUIRE,
+    WR_SLEEP,
+    WR_SYNC_COND_WAIT,
+    WR_GC_WORKER_IDLE,
+    WR_PREEMPTED,
+    WR_STOPPING_THE_WORLD,
+    WR_COUNT
+} waitreason;
+
+struct m;
+struct p;
+
+/* A goroutine.  ctx must stay first: the context switch saves into it. */
+typedef struct g {
+    void *ctx_sp;                 /* saved stack pointer while not running */
+    struct stack stack;           /* [lo, hi) and where it came from */
+    _Atomic uint32_t status;      /* G_*, changed with casgstatus */
+    _Atomic bool preempt;         /* sysmon or STW asks for a yield */
+    uint8_t waitreason;           /* valid while G_WAITING */
+    bool system;                  /* a runtime goroutine: not counted or dumped */
+    uint64_t goid;
+    struct m *m;                  /* M running it, while running or in syscall */
+    struct m *lockedm;            /* M it is wired to (LockOSThread) */
+    uint32_t locked_ext;          /* gort_lock_os_thread nesting */
+    uint32_t locked_int;          /* runtime-internal LockOSThread */
+    struct g *schedlink;          /* run queue / free list link */
+    gort_fn fn;                   /* start function and argument */
+    void *arg;
+    uint64_t parent_goid;         /* creator, for dumps */
+    void *gopc;                   /* return address of the gort_go call */
+    const char *label;
+    int64_t waitsince;            /* coarse clock at park, for dumps */
+    void *param;                  /* passed by the waker to the parked G */
+    struct timer sleeptimer;      /* gort_sleep's timer */
+    size_t allg_index;            /* slot in allgs */
+#if GORT_TSAN
+    void *tsan_fiber;
+#endif
+#if GORT_ASAN
+    void *asan_fake_stack;
+#endif
+} g_t;
+
+/* A machine: an OS thread.  g0 is its scheduling context. */
+typedef struct m {
+    g_t g0;                       /* the thread's own stack; runs schedule() */
+    g_t *curg;                    /* user G running, NULL on g0 */
+    struct p *p;                  /* attached P, NULL when idle or in syscall */
+    struct p *nextp;              /* P handed over by startm */
+    struct p *oldp;               /* P left behind by syscall enter */
+    int64_t id;
+    bool spinning;                /* looking for work, counted in nmspinning */
+    bool blocked;                 /* parked on its note */
+    bool dead;                    /* thread exited (locked G exited) */
+    int32_t locks;                /* >0: no preemption, no STW participation */
+    int32_t throwing;
+    g_t *lockedg;                 /* G wired to this M */
+    note park;                    /* idle Ms sleep here */
+    struct m *schedlink;          /* idle M list */
+    struct m *alllink;            /* every M, never unlinked */
+    uint64_t fastrand;
+    pthread_t thread;
+    pid_t tid;
+    /* The request a G left for g0 (mcall): run fn(g) on the g0 stack. */
+    void (*mcall_fn)(g_t *gp);
+    bool (*waitunlockf)(g_t *gp, void *arg);   /* gopark's callback */
+    void *waitlock;
+    void *sigaltstack;
+#if GORT_TSAN
+    void *tsan_fiber;
+#endif
+} m_t;
+
+/* sysmon's private view of a P. */
+struct sysmontick {
+    uint32_t schedtick;
+    int64_t schedwhen;
+    uint32_t syscalltick;
+    int64_t syscallwhen;
+};
+
+#define RUNQ_SIZE 256
+
+/* A processor: the right to run Go code, with a local run queue. */
+typedef struct p {
+    int32_t id;
+    _Atomic uint32_t status;      /* P_* */
+    struct p *link;               /* idle P list (under sched.lock) */
+    _Atomic uint32_t schedtick;   /* +1 per schedule; sysmon reads it */
+    _Atomic uint32_t syscalltick; /* +1 per syscall; sysmon reads it */
+    struct sysmontick sysmontick; /* sysmon only */
+    m_t *_Atomic m;               /* back link, NULL when idle */
+
+    /* Lock-free run queue: the owner puts at tail, anyone takes at head. */
+    _Atomic uint32_t runqhead;
+    _Atomic uint32_t runqtail;
+    g_t *_Atomic runq[RUNQ_SIZE];
+    g_t *_Atomic runnext;         /* runs next, inherits the time slice */
+
+    /* Dead Gs with stacks, for reuse (owner only). */
+    g_t *gfree;
+    int32_t gfreecnt;
+
+    /* Goroutine ids are handed out in batches to avoid a shared counter. */
+    uint64_t goidcache, goidcacheend;
+    uint64_t nsyscall;            /* gort_syscall_enter calls (owner writes) */
+
+    struct ptimers timers;        /* time.c */
+} p_t;
+
+/* The global scheduler state. */
+struct sched {
+    rtlock lock;                  /* protects everything below not atomic */
+
+    m_t *midle;                   /* idle Ms */
+    int32_t nmidle;
+    int32_t nmidlelocked;         /* Ms idle because their locked G waits */
+    int64_t mnext;                /* next M id; also Ms ever created */
+    int32_t nmfreed;              /* Ms that exited */
+    int32_t nmsys;                /* system Ms not counted for deadlock (sysmon) */
+    int32_t maxmcount;
+
+    p_t *pidle;                   /* idle Ps */
+    _Atomic int32_t npidle;
+    _Atomic int32_t nmspinning;
+
+    g_t *runqhead, *runqtail;     /* global run queue */
+    _Atomic int64_t runqsize;     /* written under lock, read racily by checks */
+
+    rtlock gflock;                /* global free Gs */
+    g_t *gfree_stack;             /* dead Gs that keep a stack */
+    g_t *gfree_nostack;           /* dead Gs whose stack was given back */
+    int32_t ngfree_stack, ngfree_nostack;
+    int32_t gfree_dirty;          /* stacks on gfree_stack not yet trimmed */
+
+    _Atomic uint32_t gcwaiting;   /* stop-the-world in progress */
+    int32_t stopwait;             /* Ps still to stop */
+    note stopnote;
+    _Atomic uint32_t sysmonwait;  /* sysmon in deep sleep */
+    note sysmonnote;
+
+    m_t *tsleeper;                /* the M sleeping until the next timer */
+    _Atomic int64_t tsleep_until; /* its deadline, INT64_MAX if none */
+
+    _Atomic uint64_t goidgen;
+    _Atomic int32_t ngsys;        /* live runtime goroutines */
+    _Atomic int64_t ngoroutines;  /* live user goroutines */
+    _Atomic int64_t maxgoroutines;
+    _Atomic uint64_t nsyscalls;
+
+    _Atomic uint32_t worldsema;   /* serialises stop-the-world */
+
+    bool standalone;              /* gort_main: deadlock detection */
+    _Atomic bool foreign_go;      /* a non-M thread started goroutines */
+};
+
+extern struct sched sched;
+extern p_t *allp[GORT_MAX_PROCS];
+extern _Atomic int32_t gomaxprocs;
+extern m_t *_Atomic allm;
+extern _Atomic int runtime_state;  /* 0 not started, 1 running, 2 stopped */
+
+/* All Gs ever created (dead ones included), for dumps.  allglock guards the
+ * array; its entries never move while the lock is held. */
+extern rtlock allglock;
+extern g_t **allgs;
+extern size_t allglen;
+
+/* The G running on this thread: a user G, an M's g0, or NULL off-runtime. */
+extern __thread g_t *tls_g __attribute__((tls_model("initial-exec")));
+
+static inline g_t *getg(void) { return tls_g; }
+static inline m_t *getm(void)
+{
+    g_t *gp = tls_g;
+    return gp ? gp->m : NULL;
+}
+
+/* The goroutine-only entry points die with this when called off-runtime. */
+g_t *getg_or_die(const char *fn);
+
+uint32_t readgstatus(g_t *gp);
+void casgstatus(g_t *gp, uint32_t oldval, uint32_t newval);
+bool castogscanstatus(g_t *gp, uint32_t oldval);
+void ungscan(g_t *gp, uint32_t oldval);
+
+/* Park the current G with the given reason.  unlockf(gp, arg) runs on g0
+ * after the G is fully switched out; if it returns false the G resumes at
+ * once.  Goroutine only. */
+void gopark(bool (*unlockf)(g_t *gp, void *arg), void *arg, waitreason reason);
+/* Make a parked G runnable on the current P (runnext), or on the global
+ * queue when called without a P. */
+void goready(g_t *gp);
+/* Honour a pending preemption or stop-the-world request. */
+void safepoint(void);
+
+/* Run queues (runq.c). */
+void runqput(p_t *pp, g_t *gp, bool next);
+g_t *runqget(p_t *pp, bool *inherit);
+bool runqempty(p_t *pp);
+uint32_t runqlen(p_t *pp);
+g_t *runqsteal(p_t *pp, p_t *p2, bool stealrunnext);
+void globrunqput(g_t *gp);          /* sched.lock held */
+void globrunqputhead(g_t *gp);      /* sched.lock held */
+void globrunqputbatch(g_t *head, g_t *tail, int32_t n); /* sched.lock held */
+g_t *globrunqget(p_t *pp, int32_t max); /* sched.lock held */
+void runqdrain_to_global(p_t *pp);  /* sched.lock held, world stopped */
+
+/* M and P hand-offs used by sysmon (proc.c). */
+void handoffp(p_t *pp);
+void startm(p_t *pp, bool spinning);
+void wakep(void);
+void pidleput(p_t *pp);             /* sched.lock held */
+p_t *pidleget(void);                /* sched.lock held */
+int32_t mcount(void);               /* sched.lock held */
+void checkdead(void);               /* sched.lock held */
+
+/* Stop and start the world.  Callers are goroutines. */
+void stop_the_world(const char *reason);
+void start_the_world(void);
+
+/* A timer was armed at when (time.c tells the scheduler). */
+void timer_armed(int64_t when);
+/* Trim the pages of pooled dead goroutine stacks (sysmon). */
+void gfree_trim(void);
+int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool system, void *gopc,
+            g_t **out);
+
+/* sysmon.c */
+void sysmon_start(void);
+void sysmon_wake(void);
+void schedtrace(bool detailed);
+extern _Atomic int32_t schedtrace_ms;
+extern _Atomic bool scheddetail;
+
+/* Per-thread fast random numbers. */
+uint32_t fastrand(void);
+uint32_t fastrandn(uint32_t n);
+
+/* The clock sysmon and dumps use for coarse ages. */
+int64_t coarsetime(void);
+
+#endif
