@@ -123,6 +123,15 @@ uint32_t readgstatus(g_t *gp)
  * the G's saved context to whoever sees the new status. */
 void casgstatus(g_t *gp, uint32_t oldval, uint32_t newval)
 {
+    if (oldval == G_RUNNING || oldval == G_SYSCALL) {
+        /* Only the G's own M changes a running G's status, and scanners
+         * never pin one (they pin waiting and runnable Gs), so no CAS. */
+        if (atomic_load_explicit(&gp->status, memory_order_relaxed) != oldval)
+            rt_throw("casgstatus: goroutine %llu: bad status %#x, want %#x -> %#x",
+                     (unsigned long long)gp->goid, atomic_load(&gp->status), oldval, newval);
+        atomic_store_explicit(&gp->status, newval, memory_order_release);
+        return;
+    }
     uint32_t cur = oldval;
     for (int i = 0;; i++) {
         if (atomic_compare_exchange_weak_explicit(&gp->status, &cur, newval, memory_order_acq_rel,
@@ -461,7 +470,9 @@ static g_t *execute(m_t *mp, g_t *gp, bool inherit)
     casgstatus(gp, G_RUNNABLE, G_RUNNING);
     atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
     if (!inherit)
-        atomic_fetch_add_explicit(&mp->p->schedtick, 1, memory_order_relaxed);
+        atomic_store_explicit(&mp->p->schedtick,
+                              atomic_load_explicit(&mp->p->schedtick, memory_order_relaxed) + 1,
+                              memory_order_relaxed);   /* owner-only; sysmon reads it */
     tls_g = gp;
     ctx_switch(&mp->g0, gp, false);
     tls_g = &mp->g0;
@@ -766,13 +777,28 @@ void goready(g_t *gp)
 static g_t *gosched_m(g_t *gp)
 {
     m_t *mp = gp->m;
+    p_t *pp = mp->p;
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
     mp->curg = NULL;
     gp->m = NULL;
+    /* When schedule() would find nothing locally and go to the global
+     * queue anyway, take the next G in the same critical section. */
+    bool direct = runqempty(pp) && !mp->lockedg &&
+                  atomic_load_explicit(&pp->timers.first, memory_order_relaxed) == 0 &&
+                  !atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed);
     rtlock_lock(&sched.lock);
     globrunqput(gp);
+    g_t *next = direct ? globrunqget(pp, 0) : NULL;
     rtlock_unlock(&sched.lock);
-    return NULL;
+    if (next && next->lockedm) {
+        /* Wired to another M: let schedule() hand it over. */
+        runqput(pp, next, true);
+        return NULL;
+    }
+    if (next)
+        atomic_store_explicit(&pp->schedtick, atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    return next;
 }
 
 void safepoint(void)
@@ -797,8 +823,13 @@ static g_t *goexit0(g_t *gp)
     if (gp->system)
         atomic_fetch_sub_explicit(&sched.ngsys, 1, memory_order_relaxed);
     else
-        atomic_fetch_sub_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
-    stack_account(&gp->stack, -1);
+        pcount_add(&pp->ngoroutines, -1);
+    if (gp->limited) {
+        atomic_fetch_sub_explicit(&sched.nlimited, 1, memory_order_relaxed);
+        gp->limited = false;
+    }
+    pcount_add(&pp->stackinuse[gp->stack.kind], -1);
+    pcount_add(&pp->stackbytes, -(int64_t)(gp->stack.hi - gp->stack.lo));
     bool locked = gp->lockedm != NULL;
     gp->lockedm = NULL;
     mp->lockedg = NULL;
@@ -1099,28 +1130,29 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
     p_t *pp = mp ? mp->p : NULL;
     bool user = cur && cur != &cur->m->g0;
 
+    /* The goroutine limit, when one is set, is enforced with a shared
+     * counter; the common unlimited case touches only per-P counters. */
+    bool limited = false;
     if (!system) {
         int64_t max = atomic_load_explicit(&sched.maxgoroutines, memory_order_relaxed);
-        int64_t n = atomic_fetch_add_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
-        if (max > 0 && n >= max) {
-            atomic_fetch_sub_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
-            if (mp)
-                mp->locks--;
-            return -EAGAIN;
+        if (max > 0) {
+            int64_t n = atomic_fetch_add_explicit(&sched.nlimited, 1, memory_order_relaxed);
+            if (n >= max || gort_num_goroutine() >= max) {
+                atomic_fetch_sub_explicit(&sched.nlimited, 1, memory_order_relaxed);
+                if (mp)
+                    mp->locks--;
+                return -EAGAIN;
+            }
+            limited = true;
         }
-    } else {
-        atomic_fetch_add_explicit(&sched.ngsys, 1, memory_order_relaxed);
     }
-
     int err = 0;
     g_t *gp = gfget(pp, stacksize, &err);
     if (!gp && !err)
         gp = malg(stacksize, &err);
     if (!gp) {
-        if (system)
-            atomic_fetch_sub_explicit(&sched.ngsys, 1, memory_order_relaxed);
-        else
-            atomic_fetch_sub_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+        if (limited)
+            atomic_fetch_sub_explicit(&sched.nlimited, 1, memory_order_relaxed);
         if (mp)
             mp->locks--;
         return err ? err : -ENOMEM;
@@ -1135,7 +1167,21 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
     gp->system = system;
     gp->waitsince = 0;
     gp->waitreason = WR_ZERO;
-    stack_account(&gp->stack, 1);
+    gp->limited = limited;
+    int64_t stackbytes = (int64_t)(gp->stack.hi - gp->stack.lo);
+    if (pp) {
+        if (!system)
+            pcount_add(&pp->ngoroutines, 1);
+        pcount_add(&pp->stackinuse[gp->stack.kind], 1);
+        pcount_add(&pp->stackbytes, stackbytes);
+    } else {
+        if (system)
+            atomic_fetch_add_explicit(&sched.ngsys, 1, memory_order_relaxed);
+        else
+            atomic_fetch_add_explicit(&sched.ngoroutines, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&sched.stackinuse[gp->stack.kind], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&sched.stackbytes, stackbytes, memory_order_relaxed);
+    }
     casgstatus(gp, G_DEAD, G_RUNNABLE);
     if (out)
         *out = gp;
@@ -1663,7 +1709,29 @@ uint64_t gort_goid(void)
 
 int gort_num_goroutine(void)
 {
-    return (int)atomic_load_explicit(&sched.ngoroutines, memory_order_relaxed);
+    int64_t n = atomic_load_explicit(&sched.ngoroutines, memory_order_relaxed);
+    for (int32_t i = 0; i < GORT_MAX_PROCS; i++) {
+        p_t *pp = atomic_load_explicit((p_t *_Atomic *)&allp[i], memory_order_acquire);
+        if (!pp)
+            break;
+        n += atomic_load_explicit(&pp->ngoroutines, memory_order_relaxed);
+    }
+    return n > 0 ? (int)n : 0;
+}
+
+void stack_inuse_sum(int64_t inuse[5], int64_t *bytes)
+{
+    for (int k = 0; k < 5; k++)
+        inuse[k] = atomic_load_explicit(&sched.stackinuse[k], memory_order_relaxed);
+    *bytes = atomic_load_explicit(&sched.stackbytes, memory_order_relaxed);
+    for (int32_t i = 0; i < GORT_MAX_PROCS; i++) {
+        p_t *pp = atomic_load_explicit((p_t *_Atomic *)&allp[i], memory_order_acquire);
+        if (!pp)
+            break;
+        for (int k = 0; k < 5; k++)
+            inuse[k] += atomic_load_explicit(&pp->stackinuse[k], memory_order_relaxed);
+        *bytes += atomic_load_explicit(&pp->stackbytes, memory_order_relaxed);
+    }
 }
 
 void gort_set_label(const char *label)

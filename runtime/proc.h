@@ -61,6 +61,7 @@ typedef struct g {
     _Atomic bool preempt;         /* sysmon or STW asks for a yield */
     uint8_t waitreason;           /* valid while G_WAITING */
     bool system;                  /* a runtime goroutine: not counted or dumped */
+    bool limited;                 /* counted in sched.nlimited */
     uint64_t goid;
     struct m *m;                  /* M running it, while running or in syscall */
     struct m *lockedm;            /* M it is wired to (LockOSThread) */
@@ -147,6 +148,10 @@ typedef struct p {
     /* Goroutine ids are handed out in batches to avoid a shared counter. */
     uint64_t goidcache, goidcacheend;
     uint64_t nsyscall;            /* gort_syscall_enter calls (owner writes) */
+    /* Counters only the owner changes (pcount_add); readers sum all Ps. */
+    _Atomic int64_t ngoroutines;  /* user goroutines created minus exited here */
+    _Atomic int64_t stackinuse[5];/* stacks held by live goroutines, by kind */
+    _Atomic int64_t stackbytes;
 
     struct ptimers timers;        /* time.c */
 } p_t;
@@ -187,8 +192,11 @@ struct sched {
 
     _Atomic uint64_t goidgen;
     _Atomic int32_t ngsys;        /* live runtime goroutines */
-    _Atomic int64_t ngoroutines;  /* live user goroutines */
+    _Atomic int64_t ngoroutines;  /* as p->ngoroutines, for Gs made off-P */
+    _Atomic int64_t stackinuse[5];
+    _Atomic int64_t stackbytes;
     _Atomic int64_t maxgoroutines;
+    _Atomic int64_t nlimited;     /* live Gs counted against maxgoroutines */
     _Atomic uint64_t nsyscalls;
 
     _Atomic uint32_t worldsema;   /* serialises stop-the-world */
@@ -275,6 +283,14 @@ void sysmon_wake(void);
 void schedtrace(bool detailed);
 extern _Atomic int32_t schedtrace_ms;
 extern _Atomic bool scheddetail;
+
+/* Add d to a per-P counter that only the P's owner writes: a plain
+ * load and store, no locked instruction.  Relaxed: statistics, summed
+ * racily by readers. */
+static inline void pcount_add(_Atomic int64_t *c, int64_t d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d, memory_order_relaxed);
+}
 
 /* Per-thread fast random numbers. */
 uint32_t fastrand(void);

@@ -24,6 +24,16 @@
 
 #define RUNQ_MASK (RUNQ_SIZE - 1)
 
+/* sched.runqsize changes only under sched.lock, so a plain load and store
+ * suffice.  Relaxed: lock-free readers use it as a hint and re-check under
+ * the lock. */
+static inline void runqsize_add(int64_t d)
+{
+    atomic_store_explicit(&sched.runqsize,
+                          atomic_load_explicit(&sched.runqsize, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
 static inline g_t *slot_load(p_t *pp, uint32_t i)
 {
     /* Relaxed: ordering comes from the head/tail acquire/release pairs. */
@@ -188,9 +198,7 @@ void globrunqput(g_t *gp)
     else
         sched.runqhead = gp;
     sched.runqtail = gp;
-    /* Relaxed: written under sched.lock; lock-free readers only use it as
-     * a hint and re-check under the lock. */
-    atomic_fetch_add_explicit(&sched.runqsize, 1, memory_order_relaxed);
+    runqsize_add(1);
 }
 
 void globrunqputhead(g_t *gp)
@@ -199,7 +207,7 @@ void globrunqputhead(g_t *gp)
     sched.runqhead = gp;
     if (!sched.runqtail)
         sched.runqtail = gp;
-    atomic_fetch_add_explicit(&sched.runqsize, 1, memory_order_relaxed);
+    runqsize_add(1);
 }
 
 void globrunqputbatch(g_t *head, g_t *tail, int32_t n)
@@ -210,7 +218,7 @@ void globrunqputbatch(g_t *head, g_t *tail, int32_t n)
     else
         sched.runqhead = head;
     sched.runqtail = tail;
-    atomic_fetch_add_explicit(&sched.runqsize, n, memory_order_relaxed);
+    runqsize_add(n);
 }
 
 g_t *globrunqget(p_t *pp, int32_t max)
@@ -226,7 +234,7 @@ g_t *globrunqget(p_t *pp, int32_t max)
         n = max;
     if (n > RUNQ_SIZE / 2)
         n = RUNQ_SIZE / 2;
-    atomic_fetch_sub_explicit(&sched.runqsize, n, memory_order_relaxed);
+    runqsize_add(-n);
 
     g_t *gp = sched.runqhead;
     sched.runqhead = gp->schedlink;

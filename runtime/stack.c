@@ -65,10 +65,8 @@ static struct {
 
     uint64_t guarded_budget;       /* fixed after stackinit */
     _Atomic uint64_t guarded_total; /* guarded mappings ever made (custom too) */
-    _Atomic int64_t inuse[5];      /* by kind: held by live goroutines */
     _Atomic uint64_t sys_bytes;    /* reserved by every stack mapping */
     _Atomic uint64_t default_total; /* default-size stacks ever made */
-    _Atomic uint64_t inuse_bytes;
 } stackpool;
 
 static size_t parse_size(const char *s, bool *ok)
@@ -291,14 +289,6 @@ void stackfree(struct stack *st)
     st->kind = STACK_NONE;
 }
 
-void stack_account(const struct stack *st, int delta)
-{
-    /* Relaxed: statistics only, read racily by gort_read_stack_stats. */
-    atomic_fetch_add_explicit(&stackpool.inuse[st->kind], delta, memory_order_relaxed);
-    atomic_fetch_add_explicit(&stackpool.inuse_bytes, (uint64_t)(int64_t)delta * (st->hi - st->lo),
-                              memory_order_relaxed);
-}
-
 bool stack_overflowed(const struct stack *st, uintptr_t sp)
 {
     if (st->kind == STACK_THREAD)
@@ -326,12 +316,14 @@ bool stack_in_guard(const struct stack *st, uintptr_t addr)
 void gort_read_stack_stats(gort_stack_stats *out)
 {
     memset(out, 0, sizeof *out);
-    out->guarded_inuse = (uint64_t)atomic_load_explicit(&stackpool.inuse[STACK_GUARDED], memory_order_relaxed);
-    out->slab_inuse = (uint64_t)atomic_load_explicit(&stackpool.inuse[STACK_SLAB], memory_order_relaxed);
-    out->custom_inuse = (uint64_t)atomic_load_explicit(&stackpool.inuse[STACK_CUSTOM], memory_order_relaxed);
+    int64_t inuse[5], bytes;
+    stack_inuse_sum(inuse, &bytes);
+    out->guarded_inuse = inuse[STACK_GUARDED] > 0 ? (uint64_t)inuse[STACK_GUARDED] : 0;
+    out->slab_inuse = inuse[STACK_SLAB] > 0 ? (uint64_t)inuse[STACK_SLAB] : 0;
+    out->custom_inuse = inuse[STACK_CUSTOM] > 0 ? (uint64_t)inuse[STACK_CUSTOM] : 0;
     out->guarded_budget = stackpool.guarded_budget;
     out->sys_bytes = atomic_load_explicit(&stackpool.sys_bytes, memory_order_relaxed);
-    out->inuse_bytes = atomic_load_explicit(&stackpool.inuse_bytes, memory_order_relaxed);
+    out->inuse_bytes = bytes > 0 ? (uint64_t)bytes : 0;
     /* Pooled stacks and those kept by dead goroutines for reuse. */
     uint64_t total = atomic_load_explicit(&stackpool.default_total, memory_order_relaxed);
     uint64_t used = out->guarded_inuse + out->slab_inuse;

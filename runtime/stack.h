@@ -38,8 +38,8 @@ int stackalloc(size_t size, struct stack *st);
 void stackfree(struct stack *st);
 /* Release a stack's pages: all of them, or those below its top 8 KiB. */
 void stackrelease(const struct stack *st, bool all);
-/* Count a stack as held by a live goroutine (+1) or not (-1). */
-void stack_account(const struct stack *st, int delta);
+/* Stacks held by live goroutines, summed over every P (proc.c). */
+void stack_inuse_sum(int64_t inuse[5], int64_t *bytes);
 /* A slab stack has no guard page; an overflow shows as a non-zero canary
  * (the untouched bottom reads as zero) or a saved sp too close to lo.
  * Reading the canary of an untouched page maps the shared zero page and
