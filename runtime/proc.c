@@ -465,7 +465,7 @@ void timer_armed(int64_t when)
  * G the mcall handler wants run next, or NULL. */
 static g_t *execute(m_t *mp, g_t *gp, bool inherit)
 {
-    mp->curg = gp;
+    atomic_store_explicit(&mp->curg, gp, memory_order_relaxed);
     gp->m = mp;
     casgstatus(gp, G_RUNNABLE, G_RUNNING);
     atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
@@ -737,7 +737,7 @@ static g_t *park_m(g_t *gp)
     mp->waitunlockf = NULL;
     mp->waitlock = NULL;
     casgstatus(gp, G_RUNNING, G_WAITING);
-    mp->curg = NULL;
+    atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
     gp->m = NULL;
     if (unlockf && !unlockf(gp, arg)) {
         casgstatus(gp, G_WAITING, G_RUNNABLE);
@@ -779,7 +779,7 @@ static g_t *gosched_m(g_t *gp)
     m_t *mp = gp->m;
     p_t *pp = mp->p;
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
-    mp->curg = NULL;
+    atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
     gp->m = NULL;
     /* When schedule() would find nothing locally and go to the global
      * queue anyway, take the next G in the same critical section. */
@@ -835,7 +835,7 @@ static g_t *goexit0(g_t *gp)
     mp->lockedg = NULL;
     gp->locked_ext = gp->locked_int = 0;
     gp->m = NULL;
-    mp->curg = NULL;
+    atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
     gp->label = NULL;
     gp->preempt = false;
     gfput(pp, gp);
@@ -1261,7 +1261,7 @@ static g_t *exitsyscall0(g_t *gp)
 {
     m_t *mp = gp->m;
     casgstatus(gp, G_SYSCALL, G_RUNNABLE);
-    mp->curg = NULL;
+    atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
     gp->m = NULL;
     rtlock_lock(&sched.lock);
     p_t *pp = NULL;
@@ -1385,7 +1385,7 @@ static void preemptall(void)
         if (atomic_load_explicit(&pp->status, memory_order_acquire) != P_RUNNING)
             continue;
         m_t *mp = atomic_load_explicit(&pp->m, memory_order_acquire);
-        g_t *gp = mp ? mp->curg : NULL;
+        g_t *gp = mp ? atomic_load_explicit(&mp->curg, memory_order_relaxed) : NULL;
         if (gp)
             atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
     }

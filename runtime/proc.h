@@ -88,7 +88,7 @@ typedef struct g {
 /* A machine: an OS thread.  g0 is its scheduling context. */
 typedef struct m {
     g_t g0;                       /* the thread's own stack; runs schedule() */
-    g_t *curg;                    /* user G running, NULL on g0 */
+    g_t *_Atomic curg;            /* user G running, NULL on g0; sysmon reads it */
     struct p *p;                  /* attached P, NULL when idle or in syscall */
     struct p *nextp;              /* P handed over by startm */
     struct p *oldp;               /* P left behind by syscall enter */

@@ -46,7 +46,7 @@ static void preemptone(p_t *pp)
     m_t *mp = atomic_load_explicit(&pp->m, memory_order_acquire);
     if (!mp)
         return;
-    g_t *gp = mp->curg;
+    g_t *gp = atomic_load_explicit(&mp->curg, memory_order_relaxed);
     if (gp)
         atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
 }
@@ -283,7 +283,7 @@ void schedtrace(bool detailed)
             if (mp->dead)
                 continue;
             p_t *pp = mp->p;
-            g_t *gp = mp->curg;
+            g_t *gp = atomic_load_explicit(&mp->curg, memory_order_relaxed);
             g_t *lg = mp->lockedg;
             lb_printf(&b, "  M%lld: p=%d curg=%lld mallocing=0 throwing=%d preemptoff= locks=%d dying=0 spinning=%s blocked=%s lockedg=%lld\n",
                       (long long)mp->id, pp ? pp->id : -1, gp ? (long long)gp->goid : -1LL,
