@@ -69,16 +69,16 @@ $(B)/libgort.so: $(RT_PIC)
 # library so that tests may also reach internal hooks.
 $(B)/tests/%: tests/%.c $(B)/libgort.a
 	@mkdir -p $(@D)
-	$(CC) $(ALLFLAGS) -MMD -MP -o $@ $< $(B)/libgort.a $(CMOCKA) $(LDLIBS) -lm
+	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(CMOCKA) $(LDLIBS) -lm
 $(B)/tests/progs/%: tests/progs/%.c $(B)/libgort.a
 	@mkdir -p $(@D)
-	$(CC) $(ALLFLAGS) -MMD -MP -o $@ $< $(B)/libgort.a $(LDLIBS)
+	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(LDLIBS)
 $(B)/bench/%: bench/%.c $(B)/libgort.a
 	@mkdir -p $(@D)
-	$(CC) $(ALLFLAGS) -MMD -MP -o $@ $< $(B)/libgort.a $(LDLIBS) -lm
+	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(LDLIBS) -lm
 $(B)/examples/%: examples/%.c $(B)/libgort.a
 	@mkdir -p $(@D)
-	$(CC) $(ALLFLAGS) -MMD -MP -o $@ $< $(B)/libgort.a $(LDLIBS)
+	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(LDLIBS)
 
 test: all
 	@tests/run-suites.sh $(B)

@@ -774,7 +774,7 @@ void goready(g_t *gp)
     wakep();
 }
 
-static g_t *gosched_m(g_t *gp)
+static g_t *yield_m(g_t *gp, bool preempted)
 {
     m_t *mp = gp->m;
     p_t *pp = mp->p;
@@ -783,12 +783,18 @@ static g_t *gosched_m(g_t *gp)
     gp->m = NULL;
     /* When schedule() would find nothing locally and go to the global
      * queue anyway, take the next G in the same critical section. */
-    bool direct = runqempty(pp) && !mp->lockedg &&
+    /* A G whose time slice ran out hands over to the oldest G of the
+     * global queue, so that a chain of Gs feeding each other through
+     * runnext cannot starve it. */
+    bool direct = (preempted || runqempty(pp)) && !mp->lockedg &&
                   atomic_load_explicit(&pp->timers.first, memory_order_relaxed) == 0 &&
                   !atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed);
     rtlock_lock(&sched.lock);
     globrunqput(gp);
-    g_t *next = direct ? globrunqget(pp, 0) : NULL;
+    /* globrunqget moves extra Gs into the local ring under sched.lock;
+     * with a non-empty ring that could overflow back into the global
+     * queue and take the lock again, so then take just one. */
+    g_t *next = direct ? globrunqget(pp, runqempty(pp) ? 0 : 1) : NULL;
     rtlock_unlock(&sched.lock);
     if (next && next->lockedm) {
         /* Wired to another M: let schedule() hand it over. */
@@ -801,6 +807,16 @@ static g_t *gosched_m(g_t *gp)
     return next;
 }
 
+static g_t *gosched_m(g_t *gp)
+{
+    return yield_m(gp, false);
+}
+
+static g_t *preempt_m(g_t *gp)
+{
+    return yield_m(gp, true);
+}
+
 void safepoint(void)
 {
     g_t *gp = getg();
@@ -809,7 +825,7 @@ void safepoint(void)
     if (atomic_load_explicit(&gp->preempt, memory_order_relaxed) ||
         atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)) {
         atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
-        mcall(gosched_m, false);
+        mcall(preempt_m, false);
     }
 }
 
@@ -838,6 +854,15 @@ static g_t *goexit0(g_t *gp)
     atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
     gp->label = NULL;
     gp->preempt = false;
+    /* A goroutine that used more than the top 8 KiB of its stack gives
+     * those pages back now; the probe word is the first one below the
+     * kept top and reads zero (without committing memory) when unused. */
+    if (gp->stack.kind == STACK_GUARDED || gp->stack.kind == STACK_SLAB) {
+        const volatile uint64_t *probe =
+            (const uint64_t *)(gp->stack.hi - STACK_KEEP_TOP - sizeof(uint64_t));
+        if (*probe != 0)
+            stackrelease(&gp->stack, false);
+    }
     gfput(pp, gp);
     if (locked) {
         /* The goroutine may have left its thread in an odd state (that
@@ -1021,7 +1046,9 @@ static g_t *gfget(p_t *pp, size_t size, int *err)
 {
     g_t *gp = NULL;
     *err = 0;
-    if (pp && !pp->gfree && (sched.gfree_stack || sched.gfree_nostack)) {
+    if (pp && !pp->gfree &&
+        (atomic_load_explicit(&sched.ngfree_stack, memory_order_relaxed) != 0 ||
+         atomic_load_explicit(&sched.ngfree_nostack, memory_order_relaxed) != 0)) {
         rtlock_lock(&sched.gflock);
         while (pp->gfreecnt < 32) {
             g_t *g1 = sched.gfree_stack;
@@ -1509,6 +1536,7 @@ static p_t *procresize(int32_t nprocs)
     p_t *keep = NULL;
     if (mp && mp->p && mp->p->id < nprocs) {
         keep = mp->p;
+        atomic_store_explicit(&keep->status, P_RUNNING, memory_order_release);
     } else if (mp && mp->p) {
         atomic_store_explicit(&mp->p->m, NULL, memory_order_relaxed);
         mp->p = NULL;
@@ -1675,6 +1703,9 @@ int gort_main(gort_fn entry, void *arg)
     err = newproc(main_entry, NULL, 0, NULL, false, __builtin_return_address(0), NULL);
     if (err)
         return err;
+    /* The main goroutine came from this thread, which is not an M, but it
+     * is not a foreign source of work: deadlock detection stays on. */
+    atomic_store_explicit(&sched.foreign_go, false, memory_order_relaxed);
     notesleep(&main_done);
     return 0;
 }

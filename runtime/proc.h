@@ -178,7 +178,8 @@ struct sched {
     rtlock gflock;                /* global free Gs */
     g_t *gfree_stack;             /* dead Gs that keep a stack */
     g_t *gfree_nostack;           /* dead Gs whose stack was given back */
-    int32_t ngfree_stack, ngfree_nostack;
+    /* Counts change under gflock; gfget peeks at them without it. */
+    _Atomic int32_t ngfree_stack, ngfree_nostack;
     int32_t gfree_dirty;          /* stacks on gfree_stack not yet trimmed */
 
     _Atomic uint32_t gcwaiting;   /* stop-the-world in progress */

@@ -221,6 +221,9 @@ void globrunqputbatch(g_t *head, g_t *tail, int32_t n)
     runqsize_add(n);
 }
 
+/* Called with sched.lock held.  Gs beyond the first go to pp's ring,
+ * which must have room for them (the caller passes max 1 unless the ring
+ * is empty). */
 g_t *globrunqget(p_t *pp, int32_t max)
 {
     int64_t size = atomic_load_explicit(&sched.runqsize, memory_order_relaxed);

@@ -282,7 +282,11 @@ void schedtrace(bool detailed)
         for (m_t *mp = atomic_load_explicit(&allm, memory_order_acquire); mp; mp = mp->alllink) {
             if (mp->dead)
                 continue;
-            p_t *pp = mp->p;
+            /* mp->p belongs to the M; find its P from the P side. */
+            p_t *pp = NULL;
+            for (int32_t i = 0; i < procs; i++)
+                if (atomic_load_explicit(&allp[i]->m, memory_order_relaxed) == mp)
+                    pp = allp[i];
             g_t *gp = atomic_load_explicit(&mp->curg, memory_order_relaxed);
             g_t *lg = mp->lockedg;
             lb_printf(&b, "  M%lld: p=%d curg=%lld mallocing=0 throwing=%d preemptoff= locks=%d dying=0 spinning=%s blocked=%s lockedg=%lld\n",
