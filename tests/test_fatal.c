@@ -360,11 +360,5 @@ static void run_all(void *arg)
 
 int main(void)
 {
-    int result = 1;
-    int rc = gort_main(run_all, &result);
-    if (rc != 0) {
-        fprintf(stderr, "test_fatal: gort_main: %s\n", gort_strerror(rc));
-        return 1;
-    }
-    return result;
+    return gt_main("test_fatal", run_all);
 }

@@ -1183,11 +1183,5 @@ static void run_all(void *arg)
 
 int main(void)
 {
-    int result = 1;
-    int rc = gort_main(run_all, &result);
-    if (rc != 0) {
-        fprintf(stderr, "test_sched: gort_main: %s\n", gort_strerror(rc));
-        return 1;
-    }
-    return result;
+    return gt_main("test_sched", run_all);
 }

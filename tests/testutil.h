@@ -633,4 +633,17 @@ static inline bool gt_exited_with(const gt_proc *r, int status)
            r->status == status;
 }
 
+/* main() of every suite: run the cmocka group (run_all stores its result
+ * in *arg) as the main goroutine and return that result. */
+static inline int gt_main(const char *suite, gort_fn run_all)
+{
+    int result = 1;
+    int rc = gort_main(run_all, &result);
+    if (rc != 0) {
+        fprintf(stderr, "%s: gort_main: %s\n", suite, gort_strerror(rc));
+        return 1;
+    }
+    return result;
+}
+
 #endif /* GORT_TESTS_TESTUTIL_H */
