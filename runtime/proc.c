@@ -270,9 +270,9 @@ static void stopm(void)
     rtlock_lock(&sched.lock);
     mput(mp);
     rtlock_unlock(&sched.lock);
-    mp->blocked = true;
+    WRITE_ONCE(mp->blocked, true);
     notesleep(&mp->park);
-    mp->blocked = false;
+    WRITE_ONCE(mp->blocked, false);
     noteclear(&mp->park);
     p_t *pp = mp->nextp;
     mp->nextp = NULL;
@@ -314,7 +314,7 @@ static void newm(p_t *pp, bool spinning)
     if (!mp)
         rt_throw("out of memory allocating an M");
     mp->nextp = pp;
-    mp->spinning = spinning;
+    WRITE_ONCE(mp->spinning, spinning);
     mp->g0.status = G_RUNNING;
     mp->fastrand = (uint64_t)(uintptr_t)mp ^ (uint64_t)nanotime();
 
@@ -367,7 +367,7 @@ void startm(p_t *pp, bool spinning)
     }
     if (nmp->p || nmp->nextp)
         rt_throw("startm: m has p");
-    nmp->spinning = spinning;
+    WRITE_ONCE(nmp->spinning, spinning);
     nmp->nextp = pp;
     notewakeup(&nmp->park);
 }
@@ -424,7 +424,7 @@ void wakep(void)
 static void resetspinning(void)
 {
     m_t *mp = getm();
-    mp->spinning = false;
+    WRITE_ONCE(mp->spinning, false);
     int32_t n = atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst) - 1;
     if (n < 0)
         rt_throw("findrunnable: negative nmspinning");
@@ -466,7 +466,7 @@ void timer_armed(int64_t when)
 static g_t *execute(m_t *mp, g_t *gp, bool inherit)
 {
     atomic_store_explicit(&mp->curg, gp, memory_order_relaxed);
-    gp->m = mp;
+    WRITE_ONCE(gp->m, mp);
     casgstatus(gp, G_RUNNABLE, G_RUNNING);
     atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
     if (!inherit)
@@ -633,7 +633,7 @@ top:;
     if (mp->spinning || 2 * atomic_load_explicit(&sched.nmspinning, memory_order_seq_cst) <
                             procs - atomic_load_explicit(&sched.npidle, memory_order_seq_cst)) {
         if (!mp->spinning) {
-            mp->spinning = true;
+            WRITE_ONCE(mp->spinning, true);
             atomic_fetch_add_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
         }
         gp = stealwork(pp);
@@ -664,7 +664,7 @@ top:;
      * not wake anyone) or found our P idle.  Now that we are neither, look
      * once more at every run queue. */
     if (mp->spinning) {
-        mp->spinning = false;
+        WRITE_ONCE(mp->spinning, false);
         if (atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst) - 1 < 0)
             rt_throw("findrunnable: negative nmspinning");
         for (int32_t i = 0; i < procs; i++) {
@@ -675,7 +675,7 @@ top:;
                 rtlock_unlock(&sched.lock);
                 if (pp) {
                     acquirep(pp);
-                    mp->spinning = true;
+                    WRITE_ONCE(mp->spinning, true);
                     atomic_fetch_add_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
                     goto top;
                 }
@@ -700,10 +700,10 @@ top:;
             atomic_store_explicit(&sched.tsleep_until, next, memory_order_release);
             rtlock_unlock(&sched.lock);
             int64_t wait = next - nanotime();
-            mp->blocked = true;
+            WRITE_ONCE(mp->blocked, true);
             if (wait > 0)
                 notetsleep(&mp->park, wait);
-            mp->blocked = false;
+            WRITE_ONCE(mp->blocked, false);
             rtlock_lock(&sched.lock);
             if (sched.tsleeper == mp) {
                 sched.tsleeper = NULL;
@@ -738,7 +738,7 @@ static g_t *park_m(g_t *gp)
     mp->waitlock = NULL;
     casgstatus(gp, G_RUNNING, G_WAITING);
     atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
-    gp->m = NULL;
+    WRITE_ONCE(gp->m, NULL);
     if (unlockf && !unlockf(gp, arg)) {
         casgstatus(gp, G_WAITING, G_RUNNABLE);
         return gp;
@@ -754,7 +754,7 @@ void gopark(bool (*unlockf)(g_t *gp, void *arg), void *arg, waitreason reason)
         rt_throw("gopark: holding runtime locks");
     mp->waitunlockf = unlockf;
     mp->waitlock = arg;
-    gp->waitreason = (uint8_t)reason;
+    WRITE_ONCE(gp->waitreason, (uint8_t)reason);
     gp->waitsince = coarsetime();
     mcall(park_m, false);
 }
@@ -780,7 +780,7 @@ static g_t *yield_m(g_t *gp, bool preempted)
     p_t *pp = mp->p;
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
     atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
-    gp->m = NULL;
+    WRITE_ONCE(gp->m, NULL);
     /* When schedule() would find nothing locally and go to the global
      * queue anyway, take the next G in the same critical section. */
     /* A G whose time slice ran out hands over to the oldest G of the
@@ -847,10 +847,10 @@ static g_t *goexit0(g_t *gp)
     pcount_add(&pp->stackinuse[gp->stack.kind], -1);
     pcount_add(&pp->stackbytes, -(int64_t)(gp->stack.hi - gp->stack.lo));
     bool locked = gp->lockedm != NULL;
-    gp->lockedm = NULL;
-    mp->lockedg = NULL;
+    WRITE_ONCE(gp->lockedm, NULL);
+    WRITE_ONCE(mp->lockedg, NULL);
     gp->locked_ext = gp->locked_int = 0;
-    gp->m = NULL;
+    WRITE_ONCE(gp->m, NULL);
     atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
     gp->label = NULL;
     gp->preempt = false;
@@ -893,7 +893,7 @@ static void mexit(m_t *mp)
     p_t *pp = releasep();
     handoffp(pp);
     rtlock_lock(&sched.lock);
-    mp->dead = true;
+    WRITE_ONCE(mp->dead, true);
     sched.nmfreed++;
     checkdead();
     rtlock_unlock(&sched.lock);
@@ -982,7 +982,7 @@ static void gfput(p_t *pp, g_t *gp)
         stackfree(&gp->stack);
     gp->schedlink = pp->gfree;
     pp->gfree = gp;
-    pp->gfreecnt++;
+    WRITE_ONCE(pp->gfreecnt, pp->gfreecnt + 1);
     if (pp->gfreecnt < GFREE_P_MAX)
         return;
     /* Move half to the global lists.  Stacks beyond the global cap go back
@@ -993,7 +993,7 @@ static void gfput(p_t *pp, g_t *gp)
     while (pp->gfreecnt > GFREE_P_MAX / 2) {
         g_t *g1 = pp->gfree;
         pp->gfree = g1->schedlink;
-        pp->gfreecnt--;
+        WRITE_ONCE(pp->gfreecnt, pp->gfreecnt - 1);
         g1->schedlink = NULL;
         if (g1->stack.kind != STACK_NONE) {
             if (stktail)
@@ -1063,7 +1063,7 @@ static g_t *gfget(p_t *pp, size_t size, int *err)
             }
             g1->schedlink = pp->gfree;
             pp->gfree = g1;
-            pp->gfreecnt++;
+            WRITE_ONCE(pp->gfreecnt, pp->gfreecnt + 1);
         }
         if (sched.gfree_dirty > sched.ngfree_stack)
             sched.gfree_dirty = sched.ngfree_stack;
@@ -1072,7 +1072,7 @@ static g_t *gfget(p_t *pp, size_t size, int *err)
     if (pp && pp->gfree) {
         gp = pp->gfree;
         pp->gfree = gp->schedlink;
-        pp->gfreecnt--;
+        WRITE_ONCE(pp->gfreecnt, pp->gfreecnt - 1);
     } else if (!pp) {
         rtlock_lock(&sched.gflock);
         if ((gp = sched.gfree_stack)) {
@@ -1153,7 +1153,7 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
     g_t *cur = getg();
     m_t *mp = cur ? cur->m : NULL;
     if (mp)
-        mp->locks++;
+        WRITE_ONCE(mp->locks, mp->locks + 1);
     p_t *pp = mp ? mp->p : NULL;
     bool user = cur && cur != &cur->m->g0;
 
@@ -1167,7 +1167,7 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
             if (n >= max || gort_num_goroutine() >= max) {
                 atomic_fetch_sub_explicit(&sched.nlimited, 1, memory_order_relaxed);
                 if (mp)
-                    mp->locks--;
+                    WRITE_ONCE(mp->locks, mp->locks - 1);
                 return -EAGAIN;
             }
             limited = true;
@@ -1181,7 +1181,7 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
         if (limited)
             atomic_fetch_sub_explicit(&sched.nlimited, 1, memory_order_relaxed);
         if (mp)
-            mp->locks--;
+            WRITE_ONCE(mp->locks, mp->locks - 1);
         return err ? err : -ENOMEM;
     }
     gostartframe(gp);
@@ -1193,7 +1193,7 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
     gp->label = label ? label : (user ? cur->label : NULL);
     gp->system = system;
     gp->waitsince = 0;
-    gp->waitreason = WR_ZERO;
+    WRITE_ONCE(gp->waitreason, WR_ZERO);
     gp->limited = limited;
     int64_t stackbytes = (int64_t)(gp->stack.hi - gp->stack.lo);
     if (pp) {
@@ -1223,7 +1223,7 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
     }
     wakep();
     if (mp)
-        mp->locks--;
+        WRITE_ONCE(mp->locks, mp->locks - 1);
     return 0;
 }
 
@@ -1289,7 +1289,7 @@ static g_t *exitsyscall0(g_t *gp)
     m_t *mp = gp->m;
     casgstatus(gp, G_SYSCALL, G_RUNNABLE);
     atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
-    gp->m = NULL;
+    WRITE_ONCE(gp->m, NULL);
     rtlock_lock(&sched.lock);
     p_t *pp = NULL;
     if (!atomic_load_explicit(&sched.gcwaiting, memory_order_acquire))
@@ -1350,8 +1350,8 @@ void gort_lock_os_thread(void)
     if (gp->locked_ext == UINT32_MAX)
         rt_throw("LockOSThread nesting overflow");
     gp->locked_ext++;
-    gp->lockedm = gp->m;
-    gp->m->lockedg = gp;
+    WRITE_ONCE(gp->lockedm, gp->m);
+    WRITE_ONCE(gp->m->lockedg, gp);
 }
 
 void gort_unlock_os_thread(void)
@@ -1360,8 +1360,8 @@ void gort_unlock_os_thread(void)
     if (gp->locked_ext == 0)
         return;
     if (--gp->locked_ext == 0 && gp->locked_int == 0) {
-        gp->m->lockedg = NULL;
-        gp->lockedm = NULL;
+        WRITE_ONCE(gp->m->lockedg, NULL);
+        WRITE_ONCE(gp->lockedm, NULL);
     }
 }
 
@@ -1375,9 +1375,9 @@ static void stoplockedm(void)
         handoffp(pp);
     }
     incidlelocked(1);
-    mp->blocked = true;
+    WRITE_ONCE(mp->blocked, true);
     notesleep(&mp->park);
-    mp->blocked = false;
+    WRITE_ONCE(mp->blocked, false);
     noteclear(&mp->park);
     p_t *pp = mp->nextp;
     mp->nextp = NULL;
@@ -1424,7 +1424,7 @@ static void gcstopm(void)
     if (!atomic_load_explicit(&sched.gcwaiting, memory_order_acquire))
         rt_throw("gcstopm: not waiting for gc");
     if (mp->spinning) {
-        mp->spinning = false;
+        WRITE_ONCE(mp->spinning, false);
         atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
     }
     p_t *pp = releasep();
@@ -1481,7 +1481,7 @@ void stop_the_world(const char *reason)
     g_t *gp = getg_or_die("stop_the_world");
     (void)reason;
     semacquire(&sched.worldsema, WR_STOPPING_THE_WORLD);
-    gp->m->locks++;
+    WRITE_ONCE(gp->m->locks, gp->m->locks + 1);
     stop_the_world_locked();
 }
 
@@ -1505,7 +1505,7 @@ void start_the_world(void)
         startm(pp, false);
     }
     wakep();
-    mp->locks--;
+    WRITE_ONCE(mp->locks, mp->locks - 1);
     semrelease(&sched.worldsema);
 }
 
@@ -1552,7 +1552,7 @@ static p_t *procresize(int32_t nprocs)
         while (pp->gfree) {
             g_t *gp = pp->gfree;
             pp->gfree = gp->schedlink;
-            pp->gfreecnt--;
+            WRITE_ONCE(pp->gfreecnt, pp->gfreecnt - 1);
             rtlock_lock(&sched.gflock);
             if (gp->stack.kind != STACK_NONE) {
                 gp->schedlink = sched.gfree_stack;

@@ -285,6 +285,13 @@ void schedtrace(bool detailed);
 extern _Atomic int32_t schedtrace_ms;
 extern _Atomic bool scheddetail;
 
+/* Fields that their owner writes and diagnostics (schedtrace,
+ * scheddetail) read from other threads: the owner stores with a relaxed
+ * atomic store, a plain move on every target we support, so the readers'
+ * relaxed loads are not data races.  Owner-side reads stay plain. */
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
 /* Add d to a per-P counter that only the P's owner writes: a plain
  * load and store, no locked instruction.  Relaxed: statistics, summed
  * racily by readers. */

@@ -273,14 +273,14 @@ void schedtrace(bool detailed)
                       i, atomic_load_explicit(&pp->status, memory_order_relaxed),
                       atomic_load_explicit(&pp->schedtick, memory_order_relaxed),
                       atomic_load_explicit(&pp->syscalltick, memory_order_relaxed),
-                      mp ? (long long)mp->id : -1LL, len, pp->gfreecnt, timerslen(pp));
+                      mp ? (long long)mp->id : -1LL, len, READ_ONCE(pp->gfreecnt), timerslen(pp));
         } else {
             lb_printf(&b, " %s%u%s", i == 0 ? "[" : "", len, i == procs - 1 ? "]\n" : "");
         }
     }
     if (detailed) {
         for (m_t *mp = atomic_load_explicit(&allm, memory_order_acquire); mp; mp = mp->alllink) {
-            if (mp->dead)
+            if (READ_ONCE(mp->dead))
                 continue;
             /* mp->p belongs to the M; find its P from the P side. */
             p_t *pp = NULL;
@@ -288,21 +288,21 @@ void schedtrace(bool detailed)
                 if (atomic_load_explicit(&allp[i]->m, memory_order_relaxed) == mp)
                     pp = allp[i];
             g_t *gp = atomic_load_explicit(&mp->curg, memory_order_relaxed);
-            g_t *lg = mp->lockedg;
+            g_t *lg = READ_ONCE(mp->lockedg);
             lb_printf(&b, "  M%lld: p=%d curg=%lld mallocing=0 throwing=%d preemptoff= locks=%d dying=0 spinning=%s blocked=%s lockedg=%lld\n",
                       (long long)mp->id, pp ? pp->id : -1, gp ? (long long)gp->goid : -1LL,
-                      mp->throwing, mp->locks, mp->spinning ? "true" : "false",
-                      mp->blocked ? "true" : "false", lg ? (long long)lg->goid : -1LL);
+                      READ_ONCE(mp->throwing), READ_ONCE(mp->locks), READ_ONCE(mp->spinning) ? "true" : "false",
+                      READ_ONCE(mp->blocked) ? "true" : "false", lg ? (long long)lg->goid : -1LL);
         }
         rtlock_lock(&allglock);
         for (size_t i = 0; i < allglen; i++) {
             g_t *gp = allgs[i];
             uint32_t st = readgstatus(gp) & ~(uint32_t)G_SCAN;
-            m_t *mp = gp->m;
-            m_t *lm = gp->lockedm;
+            m_t *mp = READ_ONCE(gp->m);
+            m_t *lm = READ_ONCE(gp->lockedm);
             lb_printf(&b, "  G%llu: status=%u(%s) m=%lld lockedm=%lld\n",
                       (unsigned long long)gp->goid, st,
-                      st == G_WAITING ? waitreason_string(gp->waitreason) : "",
+                      st == G_WAITING ? waitreason_string(READ_ONCE(gp->waitreason)) : "",
                       mp ? (long long)mp->id : -1LL, lm ? (long long)lm->id : -1LL);
         }
         rtlock_unlock(&allglock);

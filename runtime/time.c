@@ -91,7 +91,8 @@ static void update_first(struct ptimers *ts)
 
 static void heap_remove(struct ptimers *ts, int32_t i)
 {
-    int32_t last = --ts->n;
+    int32_t last = ts->n - 1;
+    WRITE_ONCE(ts->n, last);
     if (i != last) {
         ts->heap[i] = ts->heap[last];
         ts->heap[i]->idx = i;
@@ -113,7 +114,8 @@ static void heap_push(p_t *pp, timer *t)
         ts->cap = ncap;
     }
     ts->heap[ts->n] = t;
-    t->idx = ts->n++;
+    t->idx = ts->n;
+    WRITE_ONCE(ts->n, ts->n + 1);
     atomic_store_explicit(&t->pp, pp, memory_order_release);
     siftup(ts, t->idx);
     update_first(ts);
@@ -200,7 +202,7 @@ void movetimers(p_t *dst, p_t *src)
     rtlock_lock(&dst->timers.lock);
     while (src->timers.n > 0) {
         timer *t = src->timers.heap[src->timers.n - 1];
-        src->timers.n--;
+        WRITE_ONCE(src->timers.n, src->timers.n - 1);
         heap_push(dst, t);
     }
     update_first(&src->timers);
@@ -210,7 +212,7 @@ void movetimers(p_t *dst, p_t *src)
 
 int32_t timerslen(p_t *pp)
 {
-    return pp->timers.n;
+    return READ_ONCE(pp->timers.n);
 }
 
 static void goready_timer(void *arg, uintptr_t seq)
