@@ -461,8 +461,17 @@ void timer_armed(int64_t when)
 /* ------------------------------------------------------------------ */
 /* The scheduler loop                                                  */
 
-/* Run gp on the current M until it comes back through mcall; returns the
- * G the mcall handler wants run next, or NULL. */
+/* A G that switched directly to another G (gosched_direct) is on the
+ * global queue before gort_ctx_switch has stored its stack pointer; its
+ * ctx_sp reads NULL until then.  The window is a few instructions long. */
+static inline void wait_ctx_saved(g_t *gp)
+{
+    while (__atomic_load_n(&gp->ctx_sp, __ATOMIC_ACQUIRE) == NULL)
+        procyield(1);
+}
+
+/* Run gp on the current M until some G of this M comes back through
+ * mcall; returns the G the mcall handler wants run next, or NULL. */
 static g_t *execute(m_t *mp, g_t *gp, bool inherit)
 {
     atomic_store_explicit(&mp->curg, gp, memory_order_relaxed);
@@ -474,8 +483,12 @@ static g_t *execute(m_t *mp, g_t *gp, bool inherit)
                               atomic_load_explicit(&mp->p->schedtick, memory_order_relaxed) + 1,
                               memory_order_relaxed);   /* owner-only; sysmon reads it */
     tls_g = gp;
+    wait_ctx_saved(gp);
     ctx_switch(&mp->g0, gp, false);
     tls_g = &mp->g0;
+    /* Gs may have switched among themselves (gosched_direct) since; the
+     * one that came back here is the M's current G. */
+    gp = atomic_load_explicit(&mp->curg, memory_order_relaxed);
     if (gp->stack.kind == STACK_SLAB && stack_overflowed(&gp->stack, (uintptr_t)gp->ctx_sp))
         rt_throw_nodump("stack overflow in goroutine %llu%s%s%s", (unsigned long long)gp->goid,
                         gp->label ? " (" : "", gp->label ? gp->label : "", gp->label ? ")" : "");
@@ -1718,10 +1731,56 @@ int gort_start(void)
 /* ------------------------------------------------------------------ */
 /* Public goroutine API                                                */
 
+/* Gosched without the trip through g0: when the local ring is empty and
+ * the oldest G of the global queue can run here, queue gp and switch
+ * straight to that G on gp's stack.  gp becomes visible on the queue
+ * before its context is saved; its ctx_sp is NULL until gort_ctx_switch
+ * stores it, and whoever resumes it waits for that (wait_ctx_saved).
+ * Returns false when the slow path through gosched_m must run. */
+static bool gosched_direct(g_t *gp)
+{
+    m_t *mp = gp->m;
+    p_t *pp = mp->p;
+    if (mp->lockedg || mp->locks || !runqempty_owner(pp) ||
+        atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&pp->timers.first, memory_order_relaxed) != 0 ||
+        atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed))
+        return false;
+    if (gp->stack.kind == STACK_SLAB &&
+        stack_overflowed(&gp->stack, (uintptr_t)__builtin_frame_address(0)))
+        return false; /* execute() reports it */
+    rtlock_lock(&sched.lock);
+    g_t *next = sched.runqhead;
+    if (!next || next->lockedm) {
+        rtlock_unlock(&sched.lock);
+        return false;
+    }
+    casgstatus(gp, G_RUNNING, G_RUNNABLE);
+    __atomic_store_n(&gp->ctx_sp, NULL, __ATOMIC_RELAXED);
+    WRITE_ONCE(gp->m, NULL);
+    globrunqput(gp);
+    next = globrunqget(pp, 1);
+    rtlock_unlock(&sched.lock);
+
+    atomic_store_explicit(&mp->curg, next, memory_order_relaxed);
+    WRITE_ONCE(next->m, mp);
+    casgstatus(next, G_RUNNABLE, G_RUNNING);
+    atomic_store_explicit(&next->preempt, false, memory_order_relaxed);
+    atomic_store_explicit(&pp->schedtick, atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    tls_g = next;
+    wait_ctx_saved(next);
+    ctx_switch(gp, next, false);
+    /* Resumed, perhaps on another M, by execute() or another G's
+     * gosched_direct; both set up tls_g, curg and our status. */
+    return true;
+}
+
 void gort_gosched(void)
 {
-    getg_or_die("gort_gosched");
-    mcall(gosched_m, false);
+    g_t *gp = getg_or_die("gort_gosched");
+    if (!gosched_direct(gp))
+        mcall(gosched_m, false);
 }
 
 void gort_goexit(void)

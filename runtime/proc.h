@@ -250,6 +250,7 @@ void safepoint(void);
 void runqput(p_t *pp, g_t *gp, bool next);
 g_t *runqget(p_t *pp, bool *inherit);
 bool runqempty(p_t *pp);
+bool runqempty_owner(p_t *pp);   /* caller owns pp */
 uint32_t runqlen(p_t *pp);
 g_t *runqsteal(p_t *pp, p_t *p2, bool stealrunnext);
 void globrunqput(g_t *gp);          /* sched.lock held */

@@ -59,6 +59,15 @@ bool runqempty(p_t *pp)
     }
 }
 
+bool runqempty_owner(p_t *pp)
+{
+    /* Only the owner writes runqtail and sets runnext, so one look is
+     * enough; stealers only ever make the queue emptier. */
+    return atomic_load_explicit(&pp->runqhead, memory_order_relaxed) ==
+               atomic_load_explicit(&pp->runqtail, memory_order_relaxed) &&
+           atomic_load_explicit(&pp->runnext, memory_order_relaxed) == NULL;
+}
+
 uint32_t runqlen(p_t *pp)
 {
     uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_acquire);

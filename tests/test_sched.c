@@ -677,6 +677,60 @@ static void test_spawn_from_many_goroutines_runs_each_exactly_once(void **state)
     assert_int_equal(wrong, 0);
 }
 
+/* Gosched hands the P straight from one goroutine to the next without a
+ * trip through the scheduler stack, and the yielding goroutine is on the
+ * global queue before its registers are saved.  Many yielders on more Ps
+ * than CPUs, each checking its own stack and identity after every yield,
+ * catch a goroutine resumed before it was saved or on the wrong stack. */
+#define YS_GOROUTINES 64
+#define YS_ROUNDS 100000
+
+static struct {
+    long rounds;
+    atomic_long yields;
+    atomic_int corrupt;
+    atomic_int done;
+} ys;
+
+static void ys_yielder(void *arg)
+{
+    volatile uint64_t pattern[16];
+    uint64_t seed = (uint64_t)(uintptr_t)arg * 0x9e3779b97f4a7c15ull;
+    uint64_t id = gort_goid();
+    for (long r = 0; r < ys.rounds; r++) {
+        for (int k = 0; k < 16; k++)
+            pattern[k] = seed ^ (uint64_t)(r * 16 + k);
+        if (r % 1000 == 999)
+            gort_sleep(10 * GORT_US);  /* timers: the slow path */
+        else
+            gort_gosched();
+        int bad = gort_goid() != id;
+        for (int k = 0; k < 16; k++)
+            bad |= pattern[k] != (seed ^ (uint64_t)(r * 16 + k));
+        if (bad)
+            atomic_fetch_add(&ys.corrupt, 1);
+    }
+    atomic_fetch_add(&ys.yields, ys.rounds);
+    atomic_fetch_add(&ys.done, 1);
+}
+
+static void test_gosched_storm_keeps_every_stack_intact(void **state)
+{
+    gort_gomaxprocs(4);
+    ys.rounds = gt_scale(YS_ROUNDS);
+    int failures = 0;
+    for (long i = 0; i < YS_GOROUTINES; i++)
+        failures += gort_go(ys_yielder, (void *)(intptr_t)(i + 1)) != 0;
+    bool all = gt_wait_for(atomic_load(&ys.done) == YS_GOROUTINES - failures,
+                           gt_slow(120 * GORT_S));
+    print_message("%ld yields by %d goroutines on 4 Ps, %d corrupt\n",
+                  atomic_load(&ys.yields), YS_GOROUTINES, atomic_load(&ys.corrupt));
+    assert_int_equal(failures, 0);
+    assert_true(all);
+    assert_int_equal(atomic_load(&ys.corrupt), 0);
+    assert_int_equal(atomic_load(&ys.yields), (long)YS_GOROUTINES * ys.rounds);
+}
+
 #define FT_THREADS 4
 #define FT_PER_THREAD 1000
 
@@ -1172,6 +1226,7 @@ static void run_all(void *arg)
         T(test_gomaxprocs_resize_keeps_every_runnable_goroutine),
         T(test_lock_os_thread_pins),
         T(test_spawn_from_many_goroutines_runs_each_exactly_once),
+        T(test_gosched_storm_keeps_every_stack_intact),
         T(test_gort_go_from_foreign_thread),
         T(test_embedding_starts_with_gort_start_and_spawns_from_its_thread),
         T(test_goroutine_dump_shows_frames_of_a_parked_goroutine),
