@@ -62,6 +62,21 @@ static _Noreturn void die(bool dump, const char *fmt, va_list ap)
     _exit(2);
 }
 
+void rt_die_begin(void)
+{
+    if (atomic_exchange_explicit(&dying, 1, memory_order_acq_rel) != 0) {
+        for (;;)
+            pause();
+    }
+}
+
+void rt_die_dump_and_exit(void)
+{
+    rt_write("\n", 1);
+    traceback_all_fd(2);
+    _exit(2);
+}
+
 void rt_throw(const char *fmt, ...)
 {
     va_list ap;

@@ -26,6 +26,13 @@ _Noreturn void rt_throw(const char *fmt, ...) __attribute__((format(printf, 1, 2
  * broken stack) where walking other goroutines is not safe. */
 _Noreturn void rt_throw_nodump(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* For reports other than "fatal error: ..." (an unrecovered panic):
+ * rt_die_begin makes this thread the one that reports (another dying
+ * thread makes it wait forever instead); the caller prints its text, then
+ * rt_die_dump_and_exit adds the goroutine dump and exits with status 2. */
+void rt_die_begin(void);
+_Noreturn void rt_die_dump_and_exit(void);
+
 #define gort_assert(cond)                                                           \
     do {                                                                            \
         if (__builtin_expect(!(cond), 0))                                           \

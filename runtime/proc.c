@@ -58,6 +58,7 @@
 
 #include "ctx.h"
 #include "debugvars.h"
+#include "panic.h"
 #include "print.h"
 #include "sema.h"
 #include "sighandler.h"
@@ -867,6 +868,7 @@ static g_t *goexit0(g_t *gp)
     atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
     gp->label = NULL;
     gp->preempt = false;
+    panic_gfree(gp);
     /* A goroutine that used more than the top 8 KiB of its stack gives
      * those pages back now; the probe word is the first one below the
      * kept top and reads zero (without committing memory) when unused. */
@@ -885,7 +887,7 @@ static g_t *goexit0(g_t *gp)
     return NULL;
 }
 
-_Noreturn static void goexit1(void)
+void goexit1(void)
 {
     mcall(goexit0, true);
     rt_throw("goexit1: dead goroutine resumed");
@@ -896,7 +898,7 @@ void gort_gostart(g_t *gp)
 #if GORT_ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-    gp->fn(gp->arg);
+    pframe_run_top(gp);
     goexit1();
 }
 
@@ -1695,7 +1697,9 @@ static int rt_init(bool standalone)
 static void main_entry(void *unused)
 {
     (void)unused;
-    main_fn(main_arg);
+    /* A protected frame, so that the entry's deferred calls run when it
+     * returns. */
+    gort_pcall(main_fn, main_arg);
     /* The program is over: freeze every goroutine where it stands. */
     stop_the_world("main returned");
     atomic_store_explicit(&runtime_state, RUNTIME_STOPPED, memory_order_release);
@@ -1781,12 +1785,6 @@ void gort_gosched(void)
     g_t *gp = getg_or_die("gort_gosched");
     if (!gosched_direct(gp))
         mcall(gosched_m, false);
-}
-
-void gort_goexit(void)
-{
-    getg_or_die("gort_goexit");
-    goexit1();
 }
 
 uint64_t gort_goid(void)

@@ -75,8 +75,19 @@ typedef struct g {
     const char *label;
     int64_t waitsince;            /* coarse clock at park, for dumps */
     void *param;                  /* passed by the waker to the parked G */
+    /* A wait that can end in more than one way (select, a deadline) is
+     * claimed by whoever ends it: a CAS from seq<<1 to seq<<1|1, where seq
+     * numbers the G's waits (chan.c). */
+    _Atomic uint64_t waitclaim;
+    uint64_t waitseq;             /* the G's last wait number; G only */
     struct timer sleeptimer;      /* gort_sleep's timer */
     size_t allg_index;            /* slot in allgs */
+    /* Defer/panic state (panic.c); only the G itself touches it. */
+    struct pframe *pframe;        /* innermost protected frame */
+    struct gort_panic_info *panic;     /* panics in flight, newest first */
+    struct gort_panic_info *panickept; /* every record made, freed at exit */
+    struct gdefer *deferpool;     /* free deferred-call records */
+    int32_t ndeferpool;
 #if GORT_TSAN
     void *tsan_fiber;
 #endif
@@ -154,6 +165,10 @@ typedef struct p {
     _Atomic int64_t stackbytes;
 
     struct ptimers timers;        /* time.c */
+
+    /* Free sudogs for channel waits (chan.c); owner only. */
+    struct sudog *sudogcache[128];
+    int32_t nsudogcache;
 } p_t;
 
 /* The global scheduler state. */
@@ -230,6 +245,8 @@ static inline m_t *getm(void)
 
 /* The goroutine-only entry points die with this when called off-runtime. */
 g_t *getg_or_die(const char *fn);
+/* End the calling goroutine now, without running deferred calls. */
+_Noreturn void goexit1(void);
 
 uint32_t readgstatus(g_t *gp);
 void casgstatus(g_t *gp, uint32_t oldval, uint32_t newval);

@@ -108,6 +108,22 @@ static const char *func_name(uintptr_t pc, char *buf, size_t len)
     return "??";
 }
 
+/* Print pc, then walk the frame-pointer chain from fp within [lo, hi). */
+static void walk_frames(struct out *o, uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi)
+{
+    for (int depth = 0; depth < 64; depth++) {
+        print_pc(o, pc, true);
+        if (fp < lo || fp + 16 > hi || (fp & 7))
+            break;
+        const uintptr_t *frame = (const uintptr_t *)fp;
+        pc = frame[1];
+        uintptr_t next = frame[0];
+        if (pc == 0 || pc == (uintptr_t)gort_ctx_trampoline || next <= fp)
+            break;
+        fp = next;
+    }
+}
+
 /* Walk the frame pointers of a stopped goroutine. */
 static void print_frames(struct out *o, g_t *gp)
 {
@@ -122,17 +138,16 @@ static void print_frames(struct out *o, g_t *gp)
         print_pc(o, (uintptr_t)gp->fn, false);
         return;
     }
-    for (int depth = 0; depth < 64; depth++) {
-        print_pc(o, pc, true);
-        if (fp < lo || fp + 16 > hi || (fp & 7))
-            break;
-        const uintptr_t *frame = (const uintptr_t *)fp;
-        pc = frame[1];
-        uintptr_t next = frame[0];
-        if (pc == 0 || pc == (uintptr_t)gort_ctx_trampoline || next <= fp)
-            break;
-        fp = next;
-    }
+    walk_frames(o, pc, fp, lo, hi);
+}
+
+/* Walk the frame pointers of the calling goroutine, from the caller of
+ * this function (a panic report shows the panicking goroutine's stack). */
+__attribute__((noinline)) static void print_own_frames(struct out *o, g_t *gp)
+{
+    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+    const uintptr_t *frame = (const uintptr_t *)fp;
+    walk_frames(o, frame[1], frame[0], gp->stack.lo, gp->stack.hi);
 }
 
 static void dump_one(struct out *o, g_t *gp, int64_t now)
@@ -160,6 +175,8 @@ static void dump_one(struct out *o, g_t *gp, int64_t now)
     if ((status == G_WAITING || status == G_RUNNABLE) && castogscanstatus(gp, status)) {
         print_frames(o, gp);
         ungscan(gp, status);
+    } else if (status == G_RUNNING && gp == getg()) {
+        print_own_frames(o, gp);
     } else if (status == G_RUNNING || status == G_SYSCALL) {
         outf(o, "\tgoroutine running on other thread; stack unavailable\n");
     }

@@ -233,21 +233,239 @@ GORT_API void gort_dump_goroutines(gort_write_fn write, void *ctx, const char *l
 GORT_API int gort_set_schedtrace(int interval_ms, bool detail);
 
 /* ---------------------------------------------------------------------
- * WaitGroup (Go's sync.WaitGroup).  Zero-initialise: gort_waitgroup wg = {0};
+ * Types
  * ------------------------------------------------------------------- */
 
+/* Describes a type to the runtime: its size and where its pointer fields
+ * are, so that the collector can scan it precisely.  Channels of a typed
+ * element (gort_chan_make_typed) keep their buffer's pointers visible to
+ * the collector. */
+typedef struct gort_type {
+    const char *name;
+    size_t size;
+    size_t nptrs;
+    const size_t *ptr_offsets;
+} gort_type;
+
+/* ---------------------------------------------------------------------
+ * Defer, panic, recover
+ *
+ * C has no hook at function exit, so the unit of deferral is a protected
+ * call.  gort_pcall(fn, arg) runs fn(arg) as a frame that owns the calls
+ * deferred while it runs; every goroutine body is such a frame too.
+ *
+ *     static void body(void *arg)
+ *     {
+ *         FILE *f = open_it(arg);
+ *         gort_defer(close_it, f);      // runs however body ends
+ *         work(f);                      // may gort_panic()
+ *     }
+ *     gort_panic_info *p = gort_pcall(body, arg);
+ *
+ * Deferred calls run last-in first-out when the frame's function returns,
+ * when a panic unwinds through the frame, and on gort_goexit.  gort_panic
+ * unwinds with longjmp: C objects between the panic and the frame that
+ * stops it are abandoned, so release resources in deferred calls, and never
+ * panic while holding a lock that a deferred call does not release.  A
+ * pthread mutex held across a park is the caller's bug (see Sync).
+ *
+ * A deferred call that calls gort_recover() itself (not through a helper)
+ * while a panic is in flight stops the panic.  The frame that deferred it
+ * then ends normally: its remaining deferred calls run and gort_pcall
+ * returns the recovered panic.  A panic that nothing recovers passes through
+ * gort_pcall into the enclosing frames, as a Go panic passes through a
+ * function call.  If it leaves the goroutine, the program prints
+ *
+ *     panic: <message>
+ *     [the goroutine dump]
+ *
+ * and exits with status 2; a panic raised by a deferred call during an
+ * earlier panic prints both, the earlier first.  Runtime panics carry Go's
+ * messages ("send on closed channel", "close of nil channel", ...).
+ * ------------------------------------------------------------------- */
+
+typedef struct gort_panic_info gort_panic_info;
+
+/* Run fn(arg) as a protected frame.  Returns NULL when fn returned
+ * normally, or the panic that one of the frame's own deferred calls
+ * recovered.  The record stays valid until
+ * the goroutine ends.  Goroutine only. */
+GORT_API gort_panic_info *gort_pcall(gort_fn fn, void *arg);
+
+/* Defer fn(arg) to the end of the innermost protected frame.  Goroutine
+ * only; fn must not be NULL. */
+GORT_API void gort_defer(gort_fn fn, void *arg);
+
+/* Panic with an arbitrary value (message "(void *) 0x..."), or with a
+ * printf-formatted message.  Called from a thread that is not a goroutine,
+ * there is nothing to unwind: the process prints the panic and exits 2. */
+GORT_API _Noreturn void gort_panic(void *value);
+GORT_API _Noreturn void gort_panicf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Stop the panic in flight and return it.  NULL when no panic is in flight,
+ * when the panic was already recovered, during gort_goexit, or when the
+ * caller is not itself a deferred call (a helper called by a deferred
+ * function gets NULL, as in Go; a helper the compiler inlines into the
+ * deferred function counts as the deferred function). */
+GORT_API gort_panic_info *gort_recover(void);
+
+/* The panic's message: the gort_panicf text, Go's text for a runtime panic,
+ * or "(void *) 0x..." for gort_panic(value). */
+GORT_API const char *gort_panic_message(const gort_panic_info *p);
+/* The value given to gort_panic; NULL for gort_panicf and runtime panics. */
+GORT_API void *gort_panic_value(const gort_panic_info *p);
+
+/* ---------------------------------------------------------------------
+ * Channels and select (Go's semantics)
+ *
+ * Elements are copied in and out through pointers.  Unbuffered channels
+ * hand a value from sender to receiver directly; buffered channels keep a
+ * ring and hand straight to a waiting receiver.  Waiters are served first
+ * come, first served.  A NULL channel is Go's nil channel: sending or
+ * receiving blocks forever, select never picks it, closing it panics.
+ *
+ * Panics (Go's messages): "send on closed channel" (also for a sender
+ * blocked when the channel is closed), "close of closed channel",
+ * "close of nil channel".
+ *
+ * Deadline variants take an absolute gort_nanotime() deadline and return
+ * -ETIMEDOUT once it has passed with the operation not done (a deadline in
+ * the past still tries once without blocking).  Blocking calls are
+ * goroutine only; the try variants may be called from any thread.
+ *
+ * Until the collector exists channels are never freed.
+ * ------------------------------------------------------------------- */
+
+typedef struct gort_chan gort_chan;
+
+/* A channel of elem_size-byte pointer-free elements with cap buffer slots
+ * (0 = unbuffered).  NULL with errno EINVAL for elem_size >= 64 KiB or a
+ * buffer larger than the address space allows, ENOMEM without memory. */
+GORT_API gort_chan *gort_chan_make(size_t elem_size, size_t cap);
+/* A channel whose elements are of type *elem (elem->size bytes). */
+GORT_API gort_chan *gort_chan_make_typed(const gort_type *elem, size_t cap);
+
+/* Send *elem (elem_size bytes), blocking until a receiver or a buffer
+ * slot takes it. */
+GORT_API void gort_chan_send(gort_chan *c, const void *elem);
+/* Receive into *elem (may be NULL to discard).  Returns true for a value
+ * sent; false when the channel is closed and drained (*elem is zeroed). */
+GORT_API bool gort_chan_recv(gort_chan *c, void *elem);
+/* Without blocking: true if the value was sent. */
+GORT_API bool gort_chan_trysend(gort_chan *c, const void *elem);
+/* Without blocking: true if a receive happened (*ok as for gort_chan_recv;
+ * ok may be NULL). */
+GORT_API bool gort_chan_tryrecv(gort_chan *c, void *elem, bool *ok);
+/* 0 when sent, -ETIMEDOUT. */
+GORT_API int gort_chan_send_until(gort_chan *c, const void *elem, int64_t deadline);
+/* 0 when a receive happened (*ok as above, ok may be NULL), -ETIMEDOUT. */
+GORT_API int gort_chan_recv_until(gort_chan *c, void *elem, bool *ok, int64_t deadline);
+/* Close: buffered values can still be received, then receivers get
+ * ok=false; every blocked sender panics. */
+GORT_API void gort_chan_close(gort_chan *c);
+/* Buffered elements now, and buffer size; 0 for a NULL channel. */
+GORT_API size_t gort_chan_len(gort_chan *c);
+GORT_API size_t gort_chan_cap(gort_chan *c);
+
+enum { GORT_SEND = 1, GORT_RECV = 2 };
+
+/* One case of a select: a send of *elem or a receive into *elem (elem may
+ * be NULL for a receive; ok, when not NULL, gets the receive's ok). */
+typedef struct gort_select_case {
+    gort_chan *c;
+    int dir;          /* GORT_SEND or GORT_RECV */
+    void *elem;
+    bool *ok;
+} gort_select_case;
+
+/* Go's select.  Among the ready cases one is chosen uniformly at random;
+ * with none ready, block (block true) or return -1 (block false, Go's
+ * default case).  Returns the chosen index.  The same channel may appear in
+ * several cases.  n = 0 with block true parks forever.  Cases with a NULL
+ * channel are never ready.  A case with a bad dir panics before anything
+ * happens. */
+GORT_API int gort_select(gort_select_case *cases, int n, bool block);
+/* As gort_select(cases, n, true), but -ETIMEDOUT once deadline passes. */
+GORT_API int gort_select_until(gort_select_case *cases, int n, int64_t deadline);
+
+/* ---------------------------------------------------------------------
+ * Sync (Go's package sync, and a weighted semaphore)
+ *
+ * Every type is zero-initialisable ({0} or its GORT_..._INIT) and needs no
+ * destruction.  Blocking parks the goroutine, never the thread, so locking
+ * calls are goroutine only.  Do not hold a pthread mutex (or anything else
+ * that blocks the thread) across a call that may park: the goroutine may
+ * resume on another thread, and the thread may run other goroutines that
+ * want the same mutex.
+ * ------------------------------------------------------------------- */
+
+/* Go's sync.Mutex: brief spinning, then parking FIFO; a waiter that has
+ * waited more than 1 ms switches the mutex to starvation mode, where unlock
+ * hands ownership straight to the first waiter.  Not reentrant, not owned:
+ * any goroutine may unlock.  Unlocking an unlocked mutex is a fatal error
+ * ("fatal error: sync: unlock of unlocked mutex"). */
+typedef struct gort_mutex {
+    _Alignas(8) uint32_t opaque_[2];
+} gort_mutex;
+#define GORT_MUTEX_INIT {{0, 0}}
+GORT_API void gort_mutex_lock(gort_mutex *m);
+GORT_API void gort_mutex_unlock(gort_mutex *m);
+GORT_API bool gort_mutex_trylock(gort_mutex *m);
+
+/* Go's sync.RWMutex: a blocked writer keeps new readers out. */
+typedef struct gort_rwmutex {
+    _Alignas(8) uint32_t opaque_[6];
+} gort_rwmutex;
+#define GORT_RWMUTEX_INIT {{0, 0, 0, 0, 0, 0}}
+GORT_API void gort_rwmutex_rlock(gort_rwmutex *m);
+GORT_API void gort_rwmutex_runlock(gort_rwmutex *m);
+GORT_API void gort_rwmutex_lock(gort_rwmutex *m);
+GORT_API void gort_rwmutex_unlock(gort_rwmutex *m);
+
+/* Go's sync.WaitGroup.  A counter that goes negative panics with
+ * "sync: negative WaitGroup counter". */
 typedef struct gort_waitgroup {
     _Alignas(8) uint64_t opaque_[2];
 } gort_waitgroup;
 #define GORT_WAITGROUP_INIT {{0, 0}}
-
-/* Add delta to the counter.  A counter that goes negative panics with
- * "sync: negative WaitGroup counter"; until panics exist (next issue) that
- * is a fatal error. */
+/* Add delta to the counter; may be called from any thread. */
 GORT_API void gort_waitgroup_add(gort_waitgroup *wg, int64_t delta);
 GORT_API void gort_waitgroup_done(gort_waitgroup *wg);
 /* Park until the counter is zero.  Goroutine only. */
 GORT_API void gort_waitgroup_wait(gort_waitgroup *wg);
+
+/* Go's sync.Once: fn(arg) runs once; every caller returns after it has
+ * finished.  If fn panics, the Once counts as done. */
+typedef struct gort_once {
+    _Alignas(8) uint32_t opaque_[4];
+} gort_once;
+#define GORT_ONCE_INIT {{0, 0, 0, 0}}
+GORT_API void gort_once_do(gort_once *o, gort_fn fn, void *arg);
+
+/* Go's sync.Cond, with the mutex given at each wait: wait unlocks m, parks
+ * until signalled, and locks m again before returning. */
+typedef struct gort_cond {
+    _Alignas(8) uint64_t opaque_[4];
+} gort_cond;
+#define GORT_COND_INIT {{0, 0, 0, 0}}
+GORT_API void gort_cond_wait(gort_cond *c, gort_mutex *m);
+GORT_API void gort_cond_signal(gort_cond *c);
+GORT_API void gort_cond_broadcast(gort_cond *c);
+
+/* A weighted counting semaphore (golang.org/x/sync/semaphore semantics
+ * with a zero start): release(n) adds n units, acquire(n) takes n, parking
+ * until they are there.  Waiters are served in arrival order, so a large
+ * request is not starved by small ones.  n must be > 0. */
+typedef struct gort_sema {
+    _Alignas(8) uint64_t opaque_[5];
+} gort_sema;
+#define GORT_SEMA_INIT {{0, 0, 0, 0, 0}}
+GORT_API void gort_sema_acquire(gort_sema *s, int64_t n);
+GORT_API bool gort_sema_tryacquire(gort_sema *s, int64_t n);
+/* 0 when acquired, -ETIMEDOUT. */
+GORT_API int gort_sema_acquire_until(gort_sema *s, int64_t n, int64_t deadline);
+GORT_API void gort_sema_release(gort_sema *s, int64_t n);
 
 /* ---------------------------------------------------------------------
  * Errors

@@ -67,4 +67,35 @@ gort_ctx_trampoline:
         .cfi_endproc
         .size   gort_ctx_trampoline, .-gort_ctx_trampoline
 
+/*
+ * void gort_call_deferred(gort_fn fn, void *arg, void **cfa)
+ *
+ * Calls fn(arg) after storing in *cfa the stack pointer at the call, which
+ * is fn's canonical frame address: gort_recover compares its caller's CFA
+ * with it to tell a deferred function from a helper it calls.
+ */
+        .globl  gort_call_deferred
+        .hidden gort_call_deferred
+        .type   gort_call_deferred, @function
+        .p2align 4
+gort_call_deferred:
+        .cfi_startproc
+        pushq   %rbp
+        .cfi_def_cfa_offset 16
+        .cfi_offset rbp, -16
+        movq    %rsp, %rbp
+        .cfi_def_cfa_register rbp
+        movq    %rsp, (%rdx)
+        movq    %rdi, %rax
+        movq    %rsi, %rdi
+        call    *%rax
+        .globl  gort_call_deferred_ret
+        .hidden gort_call_deferred_ret
+gort_call_deferred_ret:
+        popq    %rbp
+        .cfi_def_cfa rsp, 8
+        ret
+        .cfi_endproc
+        .size   gort_call_deferred, .-gort_call_deferred
+
         .section .note.GNU-stack,"",@progbits
