@@ -1230,8 +1230,6 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
     if (pp) {
         runqput(pp, gp, true);
     } else {
-        if (!system)
-            atomic_store_explicit(&sched.foreign_go, true, memory_order_relaxed);
         rtlock_lock(&sched.lock);
         globrunqput(gp);
         rtlock_unlock(&sched.lock);
@@ -1242,10 +1240,21 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
     return 0;
 }
 
+/* gort_go from a thread that is not a goroutine: such a thread can bring
+ * work at any time, so deadlock detection goes off for good, before the
+ * new goroutine exists (it might block at once). */
+static void note_foreign_spawner(void)
+{
+    g_t *gp = getg();
+    if (!gp || gp == &gp->m->g0)
+        atomic_store_explicit(&sched.foreign_go, true, memory_order_relaxed); /* published by newproc's sched.lock */
+}
+
 int gort_go(gort_fn fn, void *arg)
 {
     if (!fn)
         return -EINVAL;
+    note_foreign_spawner();
     int err = newproc(fn, arg, 0, NULL, false, __builtin_return_address(0), NULL);
     if (err == 0)
         safepoint();
@@ -1259,6 +1268,7 @@ int gort_go_with(gort_fn fn, void *arg, const gort_go_opts *opts)
     size_t size = opts ? opts->stack_size : 0;
     if (size != 0 && (size < 16 * 1024 || size > (1ull << 30)))
         return -EINVAL;
+    note_foreign_spawner();
     int err = newproc(fn, arg, size, opts ? opts->label : NULL, false,
                       __builtin_return_address(0), NULL);
     if (err == 0)
@@ -1720,9 +1730,9 @@ int gort_main(gort_fn entry, void *arg)
     err = newproc(main_entry, NULL, 0, NULL, false, __builtin_return_address(0), NULL);
     if (err)
         return err;
-    /* The main goroutine came from this thread, which is not an M, but it
-     * is not a foreign source of work: deadlock detection stays on. */
-    atomic_store_explicit(&sched.foreign_go, false, memory_order_relaxed);
+    /* The main goroutine comes from this thread, which is not an M, but
+     * the thread only waits from now on: newproc does not count it as a
+     * foreign source of work, and deadlock detection stays on. */
     notesleep(&main_done);
     return 0;
 }
