@@ -9,7 +9,9 @@
  * has somewhere to go.
  *
  * A frame ends normally when fn returns: its deferred calls run newest
- * first, each unlinked before it runs, and gort_pcall returns NULL.
+ * first, each unlinked before it runs, and gort_pcall returns NULL.  Each
+ * deferred call runs in a frame of its own, as a Go deferred function is a
+ * function: what it defers runs when it returns.
  *
  * A panic is a record on the goroutine's panic chain (gp->panic, newest
  * first).  gort_panic pushes one and unwinds on the panicking stack, as
@@ -117,6 +119,8 @@ void panic_gfree(g_t *gp)
 /* ------------------------------------------------------------------ */
 /* Normal return                                                        */
 
+static void call_in_frame(g_t *gp, gort_fn fn, void *arg, void **cfa);
+
 /* Run f's deferred calls, newest first, as on a normal return. */
 static void rundefers(g_t *gp, pframe *f)
 {
@@ -126,8 +130,27 @@ static void rundefers(g_t *gp, pframe *f)
         gort_fn fn = d->fn;
         void *arg = d->arg;
         freedefer(gp, d);
-        fn(arg);
+        void *cfa;
+        call_in_frame(gp, fn, arg, &cfa);
     }
+}
+
+/* A deferred call is a function of its own: it gets a protected frame, so
+ * that what it defers runs when it returns, and a panic it raises can be
+ * recovered by its own deferred calls.  fn is called through
+ * gort_call_deferred, which records its frame address in *cfa. */
+static void call_in_frame(g_t *gp, gort_fn fn, void *arg, void **cfa)
+{
+    pframe f;
+    f.defers = NULL;
+    f.parent = gp->pframe;
+    f.recovered = NULL;
+    f.top = false;
+    gp->pframe = &f;
+    if (_setjmp(f.jb) == 0)
+        gort_call_deferred(fn, arg, cfa);
+    rundefers(gp, &f);
+    gp->pframe = f.parent;
 }
 
 gort_panic_info *gort_pcall(gort_fn fn, void *arg)
@@ -233,7 +256,7 @@ static void unwind(g_t *gp, gort_panic_info *p)
         }
         d->started_by = p;
         p->defer_fn = d->fn;
-        gort_call_deferred(d->fn, d->arg, &p->defer_cfa);
+        call_in_frame(gp, d->fn, d->arg, &p->defer_cfa);
         p->defer_cfa = NULL;
         /* Whatever d did in between has been undone or recovered inside
          * it, so d is still f's newest deferred call. */
