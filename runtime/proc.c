@@ -57,6 +57,9 @@
 #include <unistd.h>
 
 #include "ctx.h"
+#if GORT_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
 #include "debugvars.h"
 #include "panic.h"
 #include "print.h"
@@ -500,12 +503,34 @@ static g_t *execute(m_t *mp, g_t *gp, bool inherit)
 
 /* Switch from the running G to g0 and run fn(gp) there.  fn returns the G
  * to run next on this M (possibly gp itself) or NULL to schedule. */
+/* First thing a G does when it resumes: if the G before it on this M
+ * parked by switching straight here, finish that park now that its
+ * context is saved: run its unlock callback, which makes it visible to
+ * wakers.  A callback that refuses the park queues the G again. */
+static void finish_switch(void)
+{
+    m_t *mp = tls_g->m;
+    g_t *prev = mp->parked_prev;
+    if (!prev)
+        return;
+    mp->parked_prev = NULL;
+    bool (*unlockf)(g_t *, void *) = mp->waitunlockf;
+    void *arg = mp->waitlock;
+    mp->waitunlockf = NULL;
+    mp->waitlock = NULL;
+    if (unlockf && !unlockf(prev, arg)) {
+        casgstatus(prev, G_WAITING, G_RUNNABLE);
+        runqput(mp->p, prev, false);
+    }
+}
+
 static void mcall(g_t *(*fn)(g_t *gp), bool dying)
 {
     g_t *gp = getg();
     m_t *mp = gp->m;
     mp->mcall_fn = (void (*)(g_t *))(void *)fn;
     ctx_switch(gp, &mp->g0, dying);
+    finish_switch();
 }
 
 /* Pick the next G to run on this M; blocks until there is one. */
@@ -760,6 +785,44 @@ static g_t *park_m(g_t *gp)
     return NULL;
 }
 
+/* Park gp by switching straight to the G in its P's runnext, the common
+ * case of a hand-off (a channel send readied the receiver, then blocked
+ * itself), without the trip through g0.  The unlock callback runs on the
+ * next G (finish_switch), after gp's context is saved.  False when the
+ * scheduler must choose instead. */
+static bool park_direct(g_t *gp)
+{
+    m_t *mp = gp->m;
+    p_t *pp = mp->p;
+    if (mp->lockedg || atomic_load_explicit(&pp->timers.first, memory_order_relaxed) != 0 ||
+        atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed))
+        return false;
+    /* Every 61st tick schedule() serves the global queue first. */
+    if (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) % 61 == 0 &&
+        atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0)
+        return false;
+    g_t *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+    if (!next || next->lockedm ||
+        !atomic_compare_exchange_strong_explicit(&pp->runnext, &next, NULL, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return false;             /* empty, wired elsewhere, or stolen */
+    casgstatus(gp, G_RUNNING, G_WAITING);
+    __atomic_store_n(&gp->ctx_sp, NULL, __ATOMIC_RELAXED);  /* dumps skip it until saved */
+    WRITE_ONCE(gp->m, NULL);
+    mp->parked_prev = gp;
+
+    /* As execute(next, inherit): runnext inherits the time slice. */
+    atomic_store_explicit(&mp->curg, next, memory_order_relaxed);
+    WRITE_ONCE(next->m, mp);
+    casgstatus(next, G_RUNNABLE, G_RUNNING);
+    atomic_store_explicit(&next->preempt, false, memory_order_relaxed);
+    tls_g = next;
+    wait_ctx_saved(next);
+    ctx_switch(gp, next, false);
+    finish_switch();
+    return true;
+}
+
 void gopark(bool (*unlockf)(g_t *gp, void *arg), void *arg, waitreason reason)
 {
     g_t *gp = getg();
@@ -770,7 +833,8 @@ void gopark(bool (*unlockf)(g_t *gp, void *arg), void *arg, waitreason reason)
     mp->waitlock = arg;
     WRITE_ONCE(gp->waitreason, (uint8_t)reason);
     gp->waitsince = coarsetime();
-    mcall(park_m, false);
+    if (!park_direct(gp))
+        mcall(park_m, false);
 }
 
 void goready(g_t *gp)
@@ -898,6 +962,7 @@ void gort_gostart(g_t *gp)
 #if GORT_ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
+    finish_switch();
     pframe_run_top(gp);
     goexit1();
 }
@@ -935,6 +1000,11 @@ static g_t *galloc(void)
         }
         chunk = p;
         chunkend = chunk + len;
+#if GORT_ASAN
+        /* Gs point at malloc'd records (deferred calls, panics) that the
+         * leak checker must see as reachable. */
+        __lsan_register_root_region(p, len);
+#endif
     }
     g_t *gp = (g_t *)chunk;
     chunk += sz;
@@ -1785,8 +1855,9 @@ static bool gosched_direct(g_t *gp)
     tls_g = next;
     wait_ctx_saved(next);
     ctx_switch(gp, next, false);
-    /* Resumed, perhaps on another M, by execute() or another G's
-     * gosched_direct; both set up tls_g, curg and our status. */
+    /* Resumed, perhaps on another M, by execute() or another G's direct
+     * switch; they set up tls_g, curg and our status. */
+    finish_switch();
     return true;
 }
 

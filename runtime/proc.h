@@ -120,6 +120,9 @@ typedef struct m {
     void (*mcall_fn)(g_t *gp);
     bool (*waitunlockf)(g_t *gp, void *arg);   /* gopark's callback */
     void *waitlock;
+    /* A G that parked by switching straight to another G (park_direct);
+     * the G switched to runs its unlock callback (finish_switch). */
+    g_t *parked_prev;
     void *sigaltstack;
 #if GORT_TSAN
     void *tsan_fiber;
