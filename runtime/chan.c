@@ -239,12 +239,6 @@ size_t gort_chan_cap(gort_chan *c)
 /* ------------------------------------------------------------------ */
 /* Transfers with a waiter                                              */
 
-static void copyelem(gort_chan *c, void *dst, const void *src)
-{
-    if (dst && c->elemsize)
-        memcpy(dst, src, c->elemsize);
-}
-
 void chan_send_to(gort_chan *c, sudog *sg, const void *ep)
 {
     copyelem(c, sg->elem, ep);
@@ -371,6 +365,8 @@ static int chansend(gort_chan *c, const void *ep, bool block, int64_t deadline)
             return 0;
         return block_nil(gp, WR_CHAN_SEND_NIL, deadline);
     }
+    if (!ep && c->elemsize)
+        panic_runtime("gort_chan_send: NULL element pointer for a channel of non-empty elements");
     /* Fast failure without the lock, as Go: an open channel that is full
      * (no receiver waiting, no free slot) at the moment of the reads. */
     if (!block && !atomic_load_explicit(&c->closed, memory_order_relaxed) &&
@@ -470,8 +466,7 @@ static int chanrecv(gort_chan *c, void *ep, bool *ok, bool block, int64_t deadli
     if (q > 0) {
         char *slot = chanbuf(c, c->recvx);
         copyelem(c, ep, slot);
-        if (c->elemsize)
-            memset(slot, 0, c->elemsize);
+        clearslot(c, slot);
         if (++c->recvx == c->dataqsiz)
             c->recvx = 0;
         atomic_store_explicit(&c->qcount, q - 1, memory_order_relaxed); /* under the lock */

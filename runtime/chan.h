@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lock.h"
 #include "proc.h"
@@ -61,6 +62,26 @@ void dequeue_sudog(waitq *q, sudog *sg);
  * locked; these unlock it. */
 void chan_send_to(struct gort_chan *c, sudog *sg, const void *ep);
 void chan_recv_from(struct gort_chan *c, sudog *sg, void *ep);
+
+/* Copy one element; nothing for a NULL dst (a receive that discards). */
+static inline void copyelem(struct gort_chan *c, void *dst, const void *src)
+{
+    if (!dst)
+        return;
+    /* Word-sized elements are the common case: one move, no call. */
+    if (c->elemsize == 8)
+        memcpy(dst, src, 8);
+    else if (c->elemsize)
+        memcpy(dst, src, c->elemsize);
+}
+
+/* A buffer slot that has been received from.  Only slots that may hold
+ * pointers need clearing: the collector scans typed buffers. */
+static inline void clearslot(struct gort_chan *c, void *slot)
+{
+    if (c->elemtype)
+        memset(slot, 0, c->elemsize);
+}
 
 static inline char *chanbuf(struct gort_chan *c, size_t i)
 {

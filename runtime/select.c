@@ -148,10 +148,8 @@ static int try_case(gort_select_case *cases, const uint16_t *lockorder, int nloc
         size_t q = atomic_load_explicit(&c->qcount, memory_order_relaxed);
         if (q > 0) {
             char *slot = chanbuf(c, c->recvx);
-            if (cs->elem && c->elemsize)
-                memcpy(cs->elem, slot, c->elemsize);
-            if (c->elemsize)
-                memset(slot, 0, c->elemsize);
+            copyelem(c, cs->elem, slot);
+            clearslot(c, slot);
             if (++c->recvx == c->dataqsiz)
                 c->recvx = 0;
             atomic_store_explicit(&c->qcount, q - 1, memory_order_relaxed); /* under the lock */
@@ -182,8 +180,7 @@ static int try_case(gort_select_case *cases, const uint16_t *lockorder, int nloc
     }
     size_t q = atomic_load_explicit(&c->qcount, memory_order_relaxed);
     if (q < c->dataqsiz) {
-        if (c->elemsize)
-            memcpy(chanbuf(c, c->sendx), cs->elem, c->elemsize);
+        copyelem(c, chanbuf(c, c->sendx), cs->elem);
         if (++c->sendx == c->dataqsiz)
             c->sendx = 0;
         atomic_store_explicit(&c->qcount, q + 1, memory_order_relaxed); /* under the lock */
@@ -199,9 +196,12 @@ static int selectgo(gort_select_case *cases, int n, bool block, int64_t deadline
         gort_panicf("gort_select: %d cases (0 to %d allowed)", n, SELECT_MAX_CASES);
     if (n > 0 && !cases)
         gort_panicf("gort_select: cases is NULL for %d cases", n);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (cases[i].dir != GORT_SEND && cases[i].dir != GORT_RECV)
             gort_panicf("gort_select: case %d: bad dir %d (GORT_SEND or GORT_RECV)", i, cases[i].dir);
+        if (cases[i].dir == GORT_SEND && cases[i].c && cases[i].c->elemsize && !cases[i].elem)
+            gort_panicf("gort_select: case %d: send with a NULL element pointer", i);
+    }
     g_t *gp = NULL;
     if (block)
         gp = getg_or_die("gort_select");
