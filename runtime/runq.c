@@ -18,6 +18,7 @@
  * The global queue is a linked list under sched.lock.
  */
 #include <stdatomic.h>
+#include <time.h>
 
 #include "print.h"
 #include "proc.h"
@@ -162,8 +163,11 @@ static uint32_t runqgrab(p_t *pp, g_t *_Atomic *batch, uint32_t batchhead, bool 
             if (atomic_load_explicit(&pp->status, memory_order_relaxed) == P_RUNNING) {
                 /* The owner is about to schedule runnext, probably after a
                  * short ping-pong; give it a moment rather than bouncing
-                 * the G between Ps. */
-                procyield(100);
+                 * the G between Ps.  Sleep rather than spin, as Go does:
+                 * spinning keeps this CPU busy while the owner's thread
+                 * may need it (a host with as many threads as CPUs). */
+                struct timespec ts = {0, 3000};
+                nanosleep(&ts, NULL);
             }
             if (!atomic_compare_exchange_strong_explicit(&pp->runnext, &next, NULL,
                                                          memory_order_acquire, memory_order_relaxed))
