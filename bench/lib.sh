@@ -25,10 +25,16 @@
 bench_rows() {
     sed -e 's/[[:space:]]*|[[:space:]]*/|/g' -e 's/^[[:space:]]*//' \
         -e 's/[[:space:]]*$//' -e '/^#/d' -e '/^$/d' <<'EOF'
-spawn+exit                        | sched spawn_exit 1000000 | ns_per_op       | ns/op     | 1.0
-Gosched switch (GOMAXPROCS=1)     | sched gosched 2000000    | ns_per_op       | ns/switch | 1.0
-RSS per parked goroutine at 1M    | sched parked 1000000     | bytes_per_g     | B/g       | 2.0
-page tables per parked g at 1M    | sched parked 1000000     | pte_bytes_per_g | B/g       | -
+spawn+exit                          | sched spawn_exit 1000000        | ns_per_op       | ns/op       | 1.0
+Gosched switch (GOMAXPROCS=1)       | sched gosched 2000000           | ns_per_op       | ns/switch   | 1.0
+RSS per parked goroutine at 1M      | sched parked 1000000            | bytes_per_g     | B/g         | 2.0
+page tables per parked g at 1M      | sched parked 1000000            | pte_bytes_per_g | B/g         | -
+unbuffered ping-pong (GOMAXPROCS=1) | chan pingpong 1 1000000         | ns_per_op       | ns/hand-off | 1.0
+unbuffered ping-pong (GOMAXPROCS=2) | chan pingpong 2 1000000         | ns_per_op       | ns/hand-off | 1.0
+buffered cap 128 throughput         | chan buffered 5000000           | ns_per_op       | ns/elem     | 1.0
+2-way select                        | chan select2 1000000            | ns_per_op       | ns/select   | 1.0
+mutex uncontended                   | chan mutex_uncontended 20000000 | ns_per_op       | ns/pair     | 1.0
+mutex contended by 2                | chan mutex_contended 10000000   | ns_per_op       | ns/pair     | 1.0
 EOF
 }
 
