@@ -360,6 +360,7 @@ static int chansend(gort_chan *c, const void *ep, bool block, int64_t deadline)
     g_t *gp = NULL;
     if (block)
         gp = getg_or_die("gort_chan_send");
+    safepoint_poll();
     if (!c) {
         if (!block)
             return 0;
@@ -435,6 +436,7 @@ static int chanrecv(gort_chan *c, void *ep, bool *ok, bool block, int64_t deadli
     g_t *gp = NULL;
     if (block)
         gp = getg_or_die("gort_chan_recv");
+    safepoint_poll();
     if (!c) {
         if (!block)
             return 0;

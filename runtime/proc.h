@@ -265,6 +265,19 @@ void gopark(bool (*unlockf)(g_t *gp, void *arg), void *arg, waitreason reason);
 void goready(g_t *gp);
 /* Honour a pending preemption or stop-the-world request. */
 void safepoint(void);
+/* The cheap check before safepoint(), for calls that may not block but
+ * should still let sysmon preempt (and stop-the-world stop) a goroutine
+ * that loops on them: there is no asynchronous preemption.  Relaxed:
+ * requests are hints, honoured at the next poll if seen late. */
+static inline void safepoint_poll(void)
+{
+    g_t *gp = getg();
+    if (gp && gp != &gp->m->g0 &&
+        __builtin_expect(atomic_load_explicit(&gp->preempt, memory_order_relaxed) ||
+                             atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed),
+                         0))
+        safepoint();
+}
 
 /* Run queues (runq.c). */
 void runqput(p_t *pp, g_t *gp, bool next);

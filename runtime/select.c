@@ -205,6 +205,7 @@ static int selectgo(gort_select_case *cases, int n, bool block, int64_t deadline
     g_t *gp = NULL;
     if (block)
         gp = getg_or_die("gort_select");
+    safepoint_poll();
 
     uint16_t stackorder[2 * SELECT_STACK_CASES];
     uint16_t *pollorder = stackorder, *lockorder = stackorder + SELECT_STACK_CASES;

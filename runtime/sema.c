@@ -15,6 +15,16 @@
  * Lost wake-ups are prevented as in Go: a waiter counts itself in the
  * root's nwait before it re-checks the counter, and a releaser increments
  * the counter before it reads nwait, both sequentially consistent.
+ *
+ * Two refinements serve sync.c's mutex.  A waiter that was woken and lost
+ * the race for the counter may queue again at the front of its address's
+ * FIFO (lifo), so that it keeps its place instead of going to the back.
+ * A releaser in handoff mode takes the unit it just added on behalf of the
+ * waiter it wakes (the waiter's ticket), so that no running goroutine can
+ * take it in between: that is how a starving mutex passes ownership.
+ *
+ * A woken waiter owns nothing: without a ticket it must take a unit like
+ * everyone else, and may have to park again.
  */
 #include "sema.h"
 
@@ -30,7 +40,7 @@ struct semawaiter {
     struct semawaiter *next;       /* next waiter for the same address */
     struct semawaiter *tail;       /* last waiter (valid in the first) */
     struct semawaiter *nextaddr;   /* next address's first waiter */
-    bool woken;
+    bool ticket;                   /* a handoff releaser took a unit for us */
 };
 
 static struct semaroot {
@@ -55,15 +65,25 @@ static bool cansemacquire(_Atomic uint32_t *addr)
     return false;
 }
 
-static void queue(struct semaroot *root, struct semawaiter *w)
+/* Add w to its address's FIFO: at the back, or at the front (lifo) where
+ * it also takes over the link in the root's list of addresses. */
+static void queue(struct semaroot *root, struct semawaiter *w, bool lifo)
 {
     w->next = NULL;
-    for (struct semawaiter *a = root->addrs; a; a = a->nextaddr) {
-        if (a->addr == w->addr) {
+    for (struct semawaiter **pa = &root->addrs; *pa; pa = &(*pa)->nextaddr) {
+        struct semawaiter *a = *pa;
+        if (a->addr != w->addr)
+            continue;
+        if (lifo) {
+            w->next = a;
+            w->tail = a->tail;
+            w->nextaddr = a->nextaddr;
+            *pa = w;
+        } else {
             a->tail->next = w;
             a->tail = w;
-            return;
         }
+        return;
     }
     w->tail = w;
     w->nextaddr = root->addrs;
@@ -98,6 +118,11 @@ static bool unlock_root(g_t *gp, void *arg)
 
 void semacquire(_Atomic uint32_t *addr, waitreason reason)
 {
+    semacquire1(addr, false, reason);
+}
+
+void semacquire1(_Atomic uint32_t *addr, bool lifo, waitreason reason)
+{
     if (cansemacquire(addr))
         return;
     g_t *gp = getg_or_die("semacquire");
@@ -111,15 +136,20 @@ void semacquire(_Atomic uint32_t *addr, waitreason reason)
             rtlock_unlock(&root->lock);
             return;
         }
-        w.woken = false;
-        queue(root, &w);
+        w.ticket = false;
+        queue(root, &w, lifo);
         gopark(unlock_root, root, reason);
-        if (cansemacquire(addr))
+        if (w.ticket || cansemacquire(addr))
             return;
     }
 }
 
 void semrelease(_Atomic uint32_t *addr)
+{
+    semrelease1(addr, false);
+}
+
+void semrelease1(_Atomic uint32_t *addr, bool handoff)
 {
     struct semaroot *root = semroot(addr);
     atomic_fetch_add_explicit(addr, 1, memory_order_seq_cst);
@@ -134,13 +164,19 @@ void semrelease(_Atomic uint32_t *addr)
     if (w)
         atomic_fetch_sub_explicit(&root->nwait, 1, memory_order_seq_cst);
     rtlock_unlock(&root->lock);
-    if (w)
-        goready(w->g);
+    if (!w)
+        return;
+    /* w stays parked, and its record valid, until goready. */
+    if (handoff && cansemacquire(addr))
+        w->ticket = true;
+    goready(w->g);
 }
 
 /* ------------------------------------------------------------------ */
 /* WaitGroup: Go's sync.WaitGroup.  state holds the counter in its high 32
- * bits and the number of waiters in its low 32 bits; sema parks waiters. */
+ * bits and the number of waiters in its low 32 bits; sema parks waiters.
+ * Misuse (a negative counter, Add racing with the Wait that a zero counter
+ * released, reuse before Wait returned) panics with Go's messages. */
 
 struct waitgroup {
     _Atomic uint64_t state;
@@ -157,15 +193,15 @@ void gort_waitgroup_add(gort_waitgroup *wgp, int64_t delta)
     int32_t v = (int32_t)(state >> 32);
     uint32_t w = (uint32_t)state;
     if (v < 0)
-        rt_throw("sync: negative WaitGroup counter");
+        gort_panicf("sync: negative WaitGroup counter");
     if (w != 0 && delta > 0 && v == (int32_t)delta)
-        rt_throw("sync: WaitGroup misuse: Add called concurrently with Wait");
+        gort_panicf("sync: WaitGroup misuse: Add called concurrently with Wait");
     if (v > 0 || w == 0)
         return;
     /* Counter is zero and there are waiters: nobody may touch the state
      * now but us.  Reset it and release every waiter. */
     if (atomic_load_explicit(&wg->state, memory_order_seq_cst) != state)
-        rt_throw("sync: WaitGroup misuse: Add called concurrently with Wait");
+        gort_panicf("sync: WaitGroup misuse: Add called concurrently with Wait");
     atomic_store_explicit(&wg->state, 0, memory_order_seq_cst);
     for (; w != 0; w--)
         semrelease(&wg->sema);
@@ -190,7 +226,7 @@ void gort_waitgroup_wait(gort_waitgroup *wgp)
                                                   memory_order_seq_cst)) {
             semacquire(&wg->sema, WR_SEMACQUIRE);
             if (atomic_load_explicit(&wg->state, memory_order_seq_cst) != 0)
-                rt_throw("sync: WaitGroup is reused before previous Wait has returned");
+                gort_panicf("sync: WaitGroup is reused before previous Wait has returned");
             return;
         }
     }

@@ -125,12 +125,15 @@ void addtimer(timer *t)
 {
     if (t->when <= 0)
         t->when = 1;
+    /* Once the lock is dropped t may fire and its owner re-arm it (a
+     * woken sleeper sleeps again): read when before. */
+    int64_t when = t->when;
     m_t *mp = getm();
     p_t *pp = mp && mp->p ? mp->p : allp[0];
     rtlock_lock(&pp->timers.lock);
     heap_push(pp, t);
     rtlock_unlock(&pp->timers.lock);
-    timer_armed(t->when);
+    timer_armed(when);
 }
 
 bool deltimer(timer *t)

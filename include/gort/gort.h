@@ -332,7 +332,9 @@ GORT_API void *gort_panic_value(const gort_panic_info *p);
  * Deadline variants take an absolute gort_nanotime() deadline and return
  * -ETIMEDOUT once it has passed with the operation not done (a deadline in
  * the past still tries once without blocking).  Blocking calls are
- * goroutine only; the try variants may be called from any thread.
+ * goroutine only; the try variants may be called from any thread.  Every
+ * channel operation and select is a preemption point, so a goroutine that
+ * loops on operations that never block still lets others run.
  *
  * Until the collector exists channels are never freed.
  * ------------------------------------------------------------------- */
@@ -393,18 +395,22 @@ GORT_API int gort_select_until(gort_select_case *cases, int n, int64_t deadline)
  * Sync (Go's package sync, and a weighted semaphore)
  *
  * Every type is zero-initialisable ({0} or its GORT_..._INIT) and needs no
- * destruction.  Blocking parks the goroutine, never the thread, so locking
- * calls are goroutine only.  Do not hold a pthread mutex (or anything else
- * that blocks the thread) across a call that may park: the goroutine may
- * resume on another thread, and the thread may run other goroutines that
- * want the same mutex.
+ * destruction.  Blocking parks the goroutine, never the thread, so the
+ * calls that may block (lock, rlock, wait, once_do, acquire) are goroutine
+ * only, and each is a safe point.  The calls that never block (unlock,
+ * runlock, trylock, signal, broadcast, release, tryacquire, WaitGroup add
+ * and done) may be made from any thread.  Do not hold a pthread mutex (or
+ * anything else that blocks the thread) across a call that may park: the
+ * goroutine may resume on another thread, and the thread may run other
+ * goroutines that want the same mutex.
  * ------------------------------------------------------------------- */
 
 /* Go's sync.Mutex: brief spinning, then parking FIFO; a waiter that has
  * waited more than 1 ms switches the mutex to starvation mode, where unlock
  * hands ownership straight to the first waiter.  Not reentrant, not owned:
  * any goroutine may unlock.  Unlocking an unlocked mutex is a fatal error
- * ("fatal error: sync: unlock of unlocked mutex"). */
+ * ("fatal error: sync: unlock of unlocked mutex").  trylock fails when the
+ * mutex is held or being handed to a starving waiter. */
 typedef struct gort_mutex {
     _Alignas(8) uint32_t opaque_[2];
 } gort_mutex;
@@ -413,7 +419,10 @@ GORT_API void gort_mutex_lock(gort_mutex *m);
 GORT_API void gort_mutex_unlock(gort_mutex *m);
 GORT_API bool gort_mutex_trylock(gort_mutex *m);
 
-/* Go's sync.RWMutex: a blocked writer keeps new readers out. */
+/* Go's sync.RWMutex: any number of readers or one writer; a blocked
+ * writer keeps new readers out.  Unlocking one that is not locked that way
+ * is a fatal error ("sync: RUnlock of unlocked RWMutex", "sync: Unlock of
+ * unlocked RWMutex"). */
 typedef struct gort_rwmutex {
     _Alignas(8) uint32_t opaque_[6];
 } gort_rwmutex;
@@ -424,7 +433,9 @@ GORT_API void gort_rwmutex_lock(gort_rwmutex *m);
 GORT_API void gort_rwmutex_unlock(gort_rwmutex *m);
 
 /* Go's sync.WaitGroup.  A counter that goes negative panics with
- * "sync: negative WaitGroup counter". */
+ * "sync: negative WaitGroup counter"; Add racing with the Wait that a zero
+ * counter releases panics with "sync: WaitGroup misuse: Add called
+ * concurrently with Wait". */
 typedef struct gort_waitgroup {
     _Alignas(8) uint64_t opaque_[2];
 } gort_waitgroup;
@@ -436,15 +447,21 @@ GORT_API void gort_waitgroup_done(gort_waitgroup *wg);
 GORT_API void gort_waitgroup_wait(gort_waitgroup *wg);
 
 /* Go's sync.Once: fn(arg) runs once; every caller returns after it has
- * finished.  If fn panics, the Once counts as done. */
+ * finished.  If fn panics or calls gort_goexit, the Once counts as done
+ * (and the panic goes on to the caller of gort_once_do).  Calling
+ * gort_once_do on the same Once from fn deadlocks, as in Go. */
 typedef struct gort_once {
     _Alignas(8) uint32_t opaque_[4];
 } gort_once;
 #define GORT_ONCE_INIT {{0, 0, 0, 0}}
 GORT_API void gort_once_do(gort_once *o, gort_fn fn, void *arg);
 
-/* Go's sync.Cond, with the mutex given at each wait: wait unlocks m, parks
- * until signalled, and locks m again before returning. */
+/* Go's sync.Cond, with the mutex given at each wait: wait unlocks m (which
+ * must be locked), parks until signalled, and locks m again before
+ * returning.  signal wakes the goroutine that has waited longest, broadcast
+ * every goroutine waiting when it is called; with nobody waiting either is
+ * lost.  There are no spurious wake-ups, but as in Go re-check the
+ * condition in a loop: another goroutine may get m first. */
 typedef struct gort_cond {
     _Alignas(8) uint64_t opaque_[4];
 } gort_cond;
@@ -456,14 +473,19 @@ GORT_API void gort_cond_broadcast(gort_cond *c);
 /* A weighted counting semaphore (golang.org/x/sync/semaphore semantics
  * with a zero start): release(n) adds n units, acquire(n) takes n, parking
  * until they are there.  Waiters are served in arrival order, so a large
- * request is not starved by small ones.  n must be > 0. */
+ * request is not starved by small ones, and tryacquire fails while anyone
+ * waits.  n <= 0 panics naming the value, and so does a release that would
+ * take the count past INT64_MAX. */
 typedef struct gort_sema {
     _Alignas(8) uint64_t opaque_[5];
 } gort_sema;
 #define GORT_SEMA_INIT {{0, 0, 0, 0, 0}}
 GORT_API void gort_sema_acquire(gort_sema *s, int64_t n);
 GORT_API bool gort_sema_tryacquire(gort_sema *s, int64_t n);
-/* 0 when acquired, -ETIMEDOUT. */
+/* 0 when acquired, -ETIMEDOUT once the gort_nanotime() deadline has passed
+ * (a deadline in the past still tries once without blocking).  A waiter
+ * that times out at the head of the queue lets the ones behind it through
+ * if the units now suffice for them. */
 GORT_API int gort_sema_acquire_until(gort_sema *s, int64_t n, int64_t deadline);
 GORT_API void gort_sema_release(gort_sema *s, int64_t n);
 

@@ -1,7 +1,8 @@
 /*
- * negwg - take a WaitGroup's counter below zero.  Go panics with
- * "sync: negative WaitGroup counter"; until gort has panics that is a fatal
- * error, and either way the process must exit with status 2 saying so.
+ * negwg - take a WaitGroup's counter below zero on the main goroutine.  As
+ * in Go, that panics with "sync: negative WaitGroup counter"; nothing
+ * recovers it, so the process prints the panic and the goroutine dump and
+ * exits with status 2.  If it does not, the program prints "survived".
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
