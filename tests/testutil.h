@@ -15,6 +15,12 @@
  *     environment and captures its exit status, stdout and stderr.  It never
  *     blocks its thread: it polls the pipes without waiting and sleeps with
  *     gort_sleep between polls, so other goroutines keep running.
+ *   - gt_dump() and gt_goroutine_waits(): a goroutine dump as a string, and
+ *     whether it shows a goroutine parked for a given reason.
+ *   - gt_chan_make(): gort_chan_make, keeping the channel reachable (there is
+ *     no collector yet to free it) so that LeakSanitizer stays quiet.
+ *   - gt_panic_message_of(): run a function under gort_pcall with a
+ *     recovering deferred call and return what it panicked with.
  *   - regex helpers (POSIX ERE, REG_NEWLINE) and /proc readers.
  *
  * Nothing in here asserts: the suites assert on what these return.  The
@@ -356,6 +362,120 @@ static inline void gt_count_lines(const char *text, const char *line_re,
     regfree(&lre);
     if (full_re != NULL)
         regfree(&fre);
+}
+
+/* ---------------------------------------------------------------------
+ * Goroutine dumps and panics
+ * ------------------------------------------------------------------- */
+
+struct gt_text {
+    char *s;
+    size_t len, cap;
+};
+
+static inline void gt_text_write(void *ctx, const char *s, size_t n)
+{
+    struct gt_text *t = ctx;
+    if (t->len + n + 1 > t->cap) {
+        size_t ncap = t->cap ? t->cap : 65536;
+        while (t->len + n + 1 > ncap)
+            ncap *= 2;
+        char *ns = realloc(t->s, ncap);
+        if (ns == NULL)
+            return;
+        t->s = ns;
+        t->cap = ncap;
+    }
+    memcpy(t->s + t->len, s, n);
+    t->len += n;
+    t->s[t->len] = '\0';
+}
+
+/* gort_dump_goroutines(label) as one malloc'd string (never NULL). */
+static inline char *gt_dump(const char *label)
+{
+    struct gt_text t = { 0 };
+    gort_dump_goroutines(gt_text_write, &t, label);
+    return t.s != NULL ? t.s : strdup("");
+}
+
+/* Does the goroutine dump show goroutine goid waiting for reason (a
+ * regex, e.g. "chan receive" or "chan send \\(nil chan\\)")?  A goroutine
+ * that blocks on a channel joins the channel's queue before it parks, so
+ * once this holds it is queued. */
+static inline bool gt_goroutine_waits(uint64_t goid, const char *reason)
+{
+    if (goid == 0)
+        return false;
+    char *text = gt_dump(NULL);
+    char pat[192];
+    snprintf(pat, sizeof pat, "^goroutine %llu \\[%s[],]", (unsigned long long)goid, reason);
+    bool waits = gt_matches(text, pat);
+    free(text);
+    return waits;
+}
+
+/* Channels are never freed (there is no collector yet).  Suites make them
+ * with gt_chan_make, which keeps each one reachable from a static table so
+ * that LeakSanitizer does not report them at exit. */
+#define GT_KEPT_CHANS 1024
+static gort_chan *gt_kept_chans[GT_KEPT_CHANS];
+static atomic_int gt_nkept_chans;
+
+static inline gort_chan *gt_chan_make(size_t elem_size, size_t cap)
+{
+    gort_chan *c = gort_chan_make(elem_size, cap);
+    int i = atomic_fetch_add(&gt_nkept_chans, 1);
+    if (c != NULL && i < GT_KEPT_CHANS)
+        gt_kept_chans[i] = c;
+    return c;
+}
+
+static inline gort_chan *gt_chan_make_typed(const gort_type *t, size_t cap)
+{
+    gort_chan *c = gort_chan_make_typed(t, cap);
+    int i = atomic_fetch_add(&gt_nkept_chans, 1);
+    if (c != NULL && i < GT_KEPT_CHANS)
+        gt_kept_chans[i] = c;
+    return c;
+}
+
+struct gt_catch {
+    gort_fn op;
+    void *arg;
+    gort_panic_info *recovered;
+    bool op_returned;
+};
+
+static inline void gt_catch_recover(void *arg)
+{
+    struct gt_catch *cc = arg;
+    cc->recovered = gort_recover();
+}
+
+static inline void gt_catch_body(void *arg)
+{
+    struct gt_catch *cc = arg;
+    gort_defer(gt_catch_recover, cc);
+    cc->op(cc->arg);
+    cc->op_returned = true;
+}
+
+/*
+ * Run op(arg) in a protected frame whose deferred call recovers, and
+ * return the message of the panic op raised, or NULL if op returned.  The
+ * message stays valid until the calling goroutine ends.  Goroutine only.
+ */
+static inline const char *gt_panic_message_of(gort_fn op, void *arg)
+{
+    struct gt_catch cc = { .op = op, .arg = arg };
+    gort_panic_info *p = gort_pcall(gt_catch_body, &cc);
+    if (p == NULL)
+        return NULL;
+    if (p != cc.recovered || cc.op_returned)
+        return "(gort_pcall returned something other than the recovered panic)";
+    const char *msg = gort_panic_message(p);
+    return msg != NULL ? msg : "(NULL message)";
 }
 
 /* ---------------------------------------------------------------------
