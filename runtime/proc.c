@@ -930,7 +930,7 @@ static g_t *goexit0(g_t *gp)
     gp->locked_ext = gp->locked_int = 0;
     WRITE_ONCE(gp->m, NULL);
     atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
-    gp->label = NULL;
+    WRITE_ONCE(gp->label, NULL);
     gp->preempt = false;
     panic_gfree(gp);
     /* A goroutine that used more than the top 8 KiB of its stack gives
@@ -1275,7 +1275,7 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
     gp->goid = newgoid(pp);
     gp->parent_goid = user ? cur->goid : 0;
     gp->gopc = gopc;
-    gp->label = label ? label : (user ? cur->label : NULL);
+    WRITE_ONCE(gp->label, label ? label : (user ? cur->label : NULL));
     gp->system = system;
     gp->waitsince = 0;
     WRITE_ONCE(gp->waitreason, WR_ZERO);
@@ -1905,7 +1905,8 @@ void stack_inuse_sum(int64_t inuse[5], int64_t *bytes)
 
 void gort_set_label(const char *label)
 {
-    getg_or_die("gort_set_label")->label = label;
+    g_t *gp = getg_or_die("gort_set_label");
+    WRITE_ONCE(gp->label, label);
 }
 
 const char *gort_label(void)

@@ -118,13 +118,8 @@ static inline void sync_enter(const char *fn)
 {
     g_t *gp = getg();
     if (__builtin_expect(gp == NULL || gp == &gp->m->g0, 0))
-        gp = getg_or_die(fn);
-    /* Relaxed: requests are hints; one seen late is honoured at the next
-     * safe point, as everywhere else in the runtime. */
-    if (__builtin_expect(atomic_load_explicit(&gp->preempt, memory_order_relaxed) ||
-                             atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed),
-                         0))
-        safepoint();
+        getg_or_die(fn);
+    safepoint_poll();
 }
 
 /* ------------------------------------------------------------------ */

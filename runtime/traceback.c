@@ -170,8 +170,9 @@ static void dump_one(struct out *o, g_t *gp, int64_t now)
              (long long)minutes);
     else
         outf(o, "goroutine %llu [%s]:\n", (unsigned long long)gp->goid, state);
-    if (gp->label)
-        outf(o, "%s\n", gp->label);
+    const char *glabel = READ_ONCE(gp->label);
+    if (glabel)
+        outf(o, "%s\n", glabel);
     if ((status == G_WAITING || status == G_RUNNABLE) && castogscanstatus(gp, status)) {
         print_frames(o, gp);
         ungscan(gp, status);
@@ -192,7 +193,8 @@ static void dump_one(struct out *o, g_t *gp, int64_t now)
 
 static bool label_matches(const g_t *gp, const char *label)
 {
-    return !label || (gp->label && strncmp(gp->label, label, strlen(label)) == 0);
+    const char *glabel = READ_ONCE(gp->label);
+    return !label || (glabel && strncmp(glabel, label, strlen(label)) == 0);
 }
 
 static void dump(struct out *o, const char *label, bool dying)
