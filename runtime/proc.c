@@ -801,6 +801,9 @@ static bool park_direct(g_t *gp)
     if (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) % 61 == 0 &&
         atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0)
         return false;
+    if (gp->stack.kind == STACK_SLAB &&
+        stack_overflowed(&gp->stack, (uintptr_t)__builtin_frame_address(0)))
+        return false; /* execute() reports it */
     g_t *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
     if (!next || next->lockedm ||
         !atomic_compare_exchange_strong_explicit(&pp->runnext, &next, NULL, memory_order_acquire,
