@@ -306,8 +306,10 @@ GORT_API _Noreturn void gort_panicf(const char *fmt, ...)
 /* Stop the panic in flight and return it.  NULL when no panic is in flight,
  * when the panic was already recovered, during gort_goexit, or when the
  * caller is not itself a deferred call (a helper called by a deferred
- * function gets NULL, as in Go; a helper the compiler inlines into the
- * deferred function counts as the deferred function). */
+ * function gets NULL, as in Go).  The check looks at the machine stack, so
+ * a helper the compiler inlines into the deferred function, or one that
+ * ends in a tail call to gort_recover ("return gort_recover();"), counts as
+ * the deferred function itself. */
 GORT_API gort_panic_info *gort_recover(void);
 
 /* The panic's message: the gort_panicf text, Go's text for a runtime panic,
