@@ -142,12 +142,14 @@ static void rundefers(g_t *gp, pframe *f)
 static void call_in_frame(g_t *gp, gort_fn fn, void *arg, void **cfa)
 {
     pframe f;
+    jmp_buf jb;
+    f.jb = &jb;
     f.defers = NULL;
     f.parent = gp->pframe;
     f.recovered = NULL;
     f.top = false;
     gp->pframe = &f;
-    if (_setjmp(f.jb) == 0)
+    if (_setjmp(jb) == 0)
         gort_call_deferred(fn, arg, cfa);
     rundefers(gp, &f);
     gp->pframe = f.parent;
@@ -159,6 +161,8 @@ gort_panic_info *gort_pcall(gort_fn fn, void *arg)
     if (!fn)
         panic_runtime("gort_pcall: NULL function");
     pframe f;
+    jmp_buf jb;
+    f.jb = &jb;
     f.defers = NULL;
     f.parent = gp->pframe;
     f.recovered = NULL;
@@ -166,7 +170,7 @@ gort_panic_info *gort_pcall(gort_fn fn, void *arg)
     gp->pframe = &f;
     /* f lives in memory (its address is in gp->pframe), so its fields are
      * reloaded after a longjmp; gp and fn are not changed after _setjmp. */
-    if (_setjmp(f.jb) == 0)
+    if (_setjmp(jb) == 0)
         fn(arg);
     rundefers(gp, &f);
     gp->pframe = f.parent;
@@ -176,6 +180,7 @@ gort_panic_info *gort_pcall(gort_fn fn, void *arg)
 void pframe_run_top(g_t *gp)
 {
     pframe top;
+    top.jb = NULL;
     top.defers = NULL;
     top.parent = NULL;
     top.recovered = NULL;
@@ -289,7 +294,7 @@ static void recovery(g_t *gp, gort_panic_info *p, pframe *f)
         goexit1();
     }
     f->recovered = p;
-    _longjmp(f->jb, 1);
+    _longjmp(*f->jb, 1);
 }
 
 static _Noreturn void gopanic(void *value, char *msg)

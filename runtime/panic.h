@@ -18,7 +18,9 @@ typedef struct gdefer {
 
 /* A protected frame: gort_pcall's, or the goroutine body's (top). */
 typedef struct pframe {
-    jmp_buf jb;                   /* recovery lands here (not for top) */
+    jmp_buf *jb;                  /* recovery lands here (NULL for top, whose
+                                     frame stays small: every goroutine
+                                     start pays for it) */
     gdefer *defers;
     struct pframe *parent;
     struct gort_panic_info *recovered;   /* what gort_pcall returns */
