@@ -239,6 +239,32 @@ size_t gort_chan_cap(gort_chan *c)
 /* ------------------------------------------------------------------ */
 /* Transfers with a waiter                                              */
 
+bool chan_bufsend(gort_chan *c, const void *ep)
+{
+    size_t q = atomic_load_explicit(&c->qcount, memory_order_relaxed);
+    if (q == c->dataqsiz)
+        return false;
+    copyelem(c, chanbuf(c, c->sendx), ep);
+    if (++c->sendx == c->dataqsiz)
+        c->sendx = 0;
+    atomic_store_explicit(&c->qcount, q + 1, memory_order_relaxed); /* under the lock */
+    return true;
+}
+
+bool chan_bufrecv(gort_chan *c, void *ep)
+{
+    size_t q = atomic_load_explicit(&c->qcount, memory_order_relaxed);
+    if (q == 0)
+        return false;
+    char *slot = chanbuf(c, c->recvx);
+    copyelem(c, ep, slot);
+    clearslot(c, slot);
+    if (++c->recvx == c->dataqsiz)
+        c->recvx = 0;
+    atomic_store_explicit(&c->qcount, q - 1, memory_order_relaxed); /* under the lock */
+    return true;
+}
+
 void chan_send_to(gort_chan *c, sudog *sg, const void *ep)
 {
     copyelem(c, sg->elem, ep);
@@ -385,12 +411,7 @@ static int chansend(gort_chan *c, const void *ep, bool block, int64_t deadline)
         chan_send_to(c, sg, ep);
         return 1;
     }
-    size_t q = atomic_load_explicit(&c->qcount, memory_order_relaxed);
-    if (q < c->dataqsiz) {
-        copyelem(c, chanbuf(c, c->sendx), ep);
-        if (++c->sendx == c->dataqsiz)
-            c->sendx = 0;
-        atomic_store_explicit(&c->qcount, q + 1, memory_order_relaxed); /* under the lock */
+    if (chan_bufsend(c, ep)) {
         rtlock_unlock(&c->lock);
         return 1;
     }
@@ -465,13 +486,7 @@ static int chanrecv(gort_chan *c, void *ep, bool *ok, bool block, int64_t deadli
         *ok = true;
         return 1;
     }
-    if (q > 0) {
-        char *slot = chanbuf(c, c->recvx);
-        copyelem(c, ep, slot);
-        clearslot(c, slot);
-        if (++c->recvx == c->dataqsiz)
-            c->recvx = 0;
-        atomic_store_explicit(&c->qcount, q - 1, memory_order_relaxed); /* under the lock */
+    if (chan_bufrecv(c, ep)) {
         rtlock_unlock(&c->lock);
         *ok = true;
         return 1;

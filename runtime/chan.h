@@ -58,6 +58,11 @@ sudog *dequeue(waitq *q);
 /* Remove sg if it is still queued. */
 void dequeue_sudog(waitq *q, sudog *sg);
 
+/* Move one element into or out of c's buffer (c locked); false when it
+ * is full or empty. */
+bool chan_bufsend(struct gort_chan *c, const void *ep);
+bool chan_bufrecv(struct gort_chan *c, void *ep);
+
 /* Complete a transfer with a waiter taken from c's queue and wake it.  c is
  * locked; these unlock it. */
 void chan_send_to(struct gort_chan *c, sudog *sg, const void *ep);

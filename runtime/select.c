@@ -44,14 +44,22 @@ static void sellock(gort_select_case *cases, const uint16_t *lockorder, int n)
     }
 }
 
-static void selunlock(gort_select_case *cases, const uint16_t *lockorder, int n)
+/* Unlock every channel but except (NULL: all), which a hand-off helper
+ * has already unlocked. */
+static void selunlock_except(gort_select_case *cases, const uint16_t *lockorder, int n,
+                             gort_chan *except)
 {
     for (int i = n - 1; i >= 0; i--) {
         gort_chan *c = cases[lockorder[i]].c;
-        if (i > 0 && c == cases[lockorder[i - 1]].c)
+        if ((i > 0 && c == cases[lockorder[i - 1]].c) || c == except)
             continue;             /* locked once, unlocked once */
         rtlock_unlock(&c->lock);
     }
+}
+
+static void selunlock(gort_select_case *cases, const uint16_t *lockorder, int n)
+{
+    selunlock_except(cases, lockorder, n, NULL);
 }
 
 /* Heap sort of case indexes by channel address. */
@@ -116,18 +124,6 @@ static int select_nothing(g_t *gp, int64_t deadline)
     return -ETIMEDOUT;
 }
 
-/* Unlock every channel but c, which the hand-off helpers unlocked. */
-static void selunlock_except(gort_select_case *cases, const uint16_t *lockorder, int n,
-                             gort_chan *c)
-{
-    for (int k = n - 1; k >= 0; k--) {
-        gort_chan *o = cases[lockorder[k]].c;
-        if ((k > 0 && o == cases[lockorder[k - 1]].c) || o == c)
-            continue;
-        rtlock_unlock(&o->lock);
-    }
-}
-
 enum { CASE_NOT_READY, CASE_DONE, CASE_SEND_CLOSED };
 
 /* Try case i with every channel locked, as a non-blocking operation.  When
@@ -145,14 +141,7 @@ static int try_case(gort_select_case *cases, const uint16_t *lockorder, int nloc
                 *cs->ok = true;
             return CASE_DONE;
         }
-        size_t q = atomic_load_explicit(&c->qcount, memory_order_relaxed);
-        if (q > 0) {
-            char *slot = chanbuf(c, c->recvx);
-            copyelem(c, cs->elem, slot);
-            clearslot(c, slot);
-            if (++c->recvx == c->dataqsiz)
-                c->recvx = 0;
-            atomic_store_explicit(&c->qcount, q - 1, memory_order_relaxed); /* under the lock */
+        if (chan_bufrecv(c, cs->elem)) {
             selunlock(cases, lockorder, nlock);
             if (cs->ok)
                 *cs->ok = true;
@@ -178,12 +167,7 @@ static int try_case(gort_select_case *cases, const uint16_t *lockorder, int nloc
         selunlock_except(cases, lockorder, nlock, c);
         return CASE_DONE;
     }
-    size_t q = atomic_load_explicit(&c->qcount, memory_order_relaxed);
-    if (q < c->dataqsiz) {
-        copyelem(c, chanbuf(c, c->sendx), cs->elem);
-        if (++c->sendx == c->dataqsiz)
-            c->sendx = 0;
-        atomic_store_explicit(&c->qcount, q + 1, memory_order_relaxed); /* under the lock */
+    if (chan_bufsend(c, cs->elem)) {
         selunlock(cases, lockorder, nlock);
         return CASE_DONE;
     }
