@@ -15,7 +15,7 @@
  * parked goroutine is already in the queue.
  *
  * Every test body runs on the main goroutine; see testutil.h for the rules
- * the tests follow.  Each test runs between save_knobs and restore_knobs,
+ * the tests follow.  Each test runs between gt_save_knobs and gt_restore_knobs,
  * which put GOMAXPROCS back even when the test fails.  Panics are caught
  * with gort_pcall and a deferred gort_recover (gt_panic_message_of), on
  * whichever goroutine raised them; nothing inside a protected call
@@ -37,44 +37,14 @@
 #include "testutil.h"
 
 /* How long a waiter may take to show up parked, or a test to finish. */
-#define PARK_TIMEOUT gt_slow(5 * GORT_S)
 #define DONE_TIMEOUT gt_slow(10 * GORT_S)
-/* How late a deadline variant may return: the host's timers have
- * overshot by hundreds of milliseconds under load. */
-#define DEADLINE_SLACK gt_slow(2 * GORT_S)
 #define HELPER_TIMEOUT gt_slow(30 * GORT_S)
 
-static int saved_gomaxprocs;
-
-static int save_knobs(void **state)
-{
-    saved_gomaxprocs = gort_gomaxprocs(0);
-    return 0;
-}
-
-static int restore_knobs(void **state)
-{
-    if (gort_gomaxprocs(0) != saved_gomaxprocs)
-        gort_gomaxprocs(saved_gomaxprocs);
-    return 0;
-}
 
 /* ---------------------------------------------------------------------
  * Helpers
  * ------------------------------------------------------------------- */
 
-/* Wait until the goroutine whose id lands in *goid is parked for reason. */
-static bool wait_parked(atomic_ullong *goid, const char *reason)
-{
-    return gt_wait_for(gt_goroutine_waits(atomic_load(goid), reason), PARK_TIMEOUT);
-}
-
-/* Did a timed-out call return no earlier than its deadline, and not
- * absurdly later? */
-static bool elapsed_ok(int64_t deadline, int64_t returned)
-{
-    return returned >= deadline && returned <= deadline + DEADLINE_SLACK;
-}
 
 /* ---------------------------------------------------------------------
  * Unbuffered hand-off
@@ -102,7 +72,7 @@ static void test_unbuffered_send_waits_for_a_receiver_and_hands_off(void **state
     assert_int_equal(gort_chan_cap(ho.c), 0);
 
     assert_int_equal(gort_go(ho_sender, NULL), 0);
-    bool parked = wait_parked(&ho.goid, "chan send");
+    bool parked = gt_wait_parked(&ho.goid, "chan send");
     gort_sleep(20 * GORT_MS);
     int sent_before = atomic_load(&ho.sent);
     int64_t v = 0;
@@ -208,7 +178,7 @@ static int ff_start_in_order(gort_fn fn, const char *reason)
     for (int i = 0; i < FIFO_N; i++) {
         if (gort_go(fn, (void *)(intptr_t)i) != 0)
             break;
-        if (!wait_parked(&ff.goid[i], reason))
+        if (!gt_wait_parked(&ff.goid[i], reason))
             break;
         parked++;
     }
@@ -352,7 +322,7 @@ static void test_buffered_send_goes_straight_to_a_waiting_receiver(void **state)
     gort_gomaxprocs(1);
     dh.c = gt_chan_make(sizeof(int64_t), 4);
     assert_int_equal(gort_go(dh_receiver, NULL), 0);
-    bool parked = wait_parked(&dh.goid, "chan receive");
+    bool parked = gt_wait_parked(&dh.goid, "chan receive");
 
     int64_t v = 77;
     gort_chan_send(dh.c, &v);
@@ -430,7 +400,7 @@ static void test_close_wakes_every_blocked_receiver_with_zero_value(void **state
         int parked = 0;
         for (int i = 0; i < CL_N; i++) {
             assert_int_equal(gort_go(cl_receiver, (void *)(intptr_t)i), 0);
-            parked += wait_parked(&cl.goid[i], "chan receive");
+            parked += gt_wait_parked(&cl.goid[i], "chan receive");
         }
         gort_chan_close(cl.c);
         bool all = gt_wait_for(cl_count_done() == CL_N, DONE_TIMEOUT);
@@ -483,7 +453,7 @@ static void test_close_makes_every_blocked_sender_panic(void **state)
         int parked = 0;
         for (int i = 0; i < CL_N; i++) {
             assert_int_equal(gort_go(cl_sender, (void *)(intptr_t)i), 0);
-            parked += wait_parked(&cl.goid[i], "chan send");
+            parked += gt_wait_parked(&cl.goid[i], "chan send");
         }
         gort_chan_close(cl.c);
         bool all = gt_wait_for(cl_count_done() == CL_N, DONE_TIMEOUT);
@@ -607,7 +577,7 @@ static void test_close_wakes_waiters_with_deadlines_at_once(void **state)
      * before their deadline. */
     cu.c = gt_chan_make(sizeof(int64_t), 0);
     assert_int_equal(gort_go(cu_receiver, NULL), 0);
-    assert_true(wait_parked(&cu.recv_goid, "chan receive"));
+    assert_true(gt_wait_parked(&cu.recv_goid, "chan receive"));
     int64_t t0 = gort_nanotime();
     gort_chan_close(cu.c);
     assert_true(gt_wait_for(atomic_load_explicit(&cu.recv_done, memory_order_acquire),
@@ -618,7 +588,7 @@ static void test_close_wakes_waiters_with_deadlines_at_once(void **state)
 
     cu.c = gt_chan_make(sizeof(int64_t), 0);
     assert_int_equal(gort_go(cu_sender, NULL), 0);
-    assert_true(wait_parked(&cu.send_goid, "chan send"));
+    assert_true(gt_wait_parked(&cu.send_goid, "chan send"));
     gort_chan_close(cu.c);
     assert_true(gt_wait_for(atomic_load_explicit(&cu.send_done, memory_order_acquire),
                             DONE_TIMEOUT));
@@ -724,15 +694,15 @@ static void test_nil_channel_never_proceeds(void **state)
     int rc_send = gort_chan_send_until(NULL, &v, dl);
     int64_t t_send = gort_nanotime();
     assert_int_equal(rc_recv, -ETIMEDOUT);
-    assert_true(elapsed_ok(t0 + 50 * GORT_MS, t_recv));
+    assert_true(gt_deadline_kept(t0 + 50 * GORT_MS, t_recv));
     assert_int_equal(rc_send, -ETIMEDOUT);
-    assert_true(elapsed_ok(dl, t_send));
+    assert_true(gt_deadline_kept(dl, t_send));
     assert_int_equal(gort_chan_recv_until(NULL, &v, &ok, gort_nanotime() - GORT_S), -ETIMEDOUT);
 
     assert_int_equal(gort_go(nl_sender, NULL), 0);
     assert_int_equal(gort_go(nl_receiver, NULL), 0);
-    assert_true(wait_parked(&nl.send_goid, "chan send \\(nil chan\\)"));
-    assert_true(wait_parked(&nl.recv_goid, "chan receive \\(nil chan\\)"));
+    assert_true(gt_wait_parked(&nl.send_goid, "chan send \\(nil chan\\)"));
+    assert_true(gt_wait_parked(&nl.recv_goid, "chan receive \\(nil chan\\)"));
     gort_sleep(20 * GORT_MS);
     assert_int_equal(atomic_load(&nl.returned), 0);
 }
@@ -915,7 +885,7 @@ static void test_try_variants_never_block(void **state)
     atomic_store(&tr.goid, 0);
     atomic_store(&tr.done, 0);
     assert_int_equal(gort_go(tr_receiver, NULL), 0);
-    assert_true(wait_parked(&tr.goid, "chan receive"));
+    assert_true(gt_wait_parked(&tr.goid, "chan receive"));
     v = 29;
     assert_true(gort_chan_trysend(u, &v));
     assert_true(gt_wait_for(atomic_load(&tr.done) != 0, DONE_TIMEOUT));
@@ -925,7 +895,7 @@ static void test_try_variants_never_block(void **state)
     atomic_store(&tr.goid, 0);
     atomic_store(&tr.done, 0);
     assert_int_equal(gort_go(tr_sender, NULL), 0);
-    assert_true(wait_parked(&tr.goid, "chan send"));
+    assert_true(gt_wait_parked(&tr.goid, "chan send"));
     v = -1;
     ok = false;
     assert_true(gort_chan_tryrecv(u, &v, &ok));
@@ -941,7 +911,7 @@ static void test_try_variants_never_block(void **state)
     atomic_store(&tr.done, 0);
     atomic_store(&tr.got, -1);
     assert_int_equal(gort_go(tr_receiver, NULL), 0);
-    assert_true(wait_parked(&tr.goid, "chan receive"));
+    assert_true(gt_wait_parked(&tr.goid, "chan receive"));
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, tr_thread, NULL), 0);
     bool finished = gt_wait_for(atomic_load_explicit(&trt.finished, memory_order_acquire) != 0,
@@ -995,11 +965,11 @@ static void test_deadline_variants_time_out_no_earlier_than_the_deadline(void **
     assert_int_equal(rc3, -ETIMEDOUT);
     assert_int_equal(rc4, -ETIMEDOUT);
     assert_int_equal(rc5, -ETIMEDOUT);
-    assert_true(elapsed_ok(t0 + d, t1));
-    assert_true(elapsed_ok(t1 + d, t2));
-    assert_true(elapsed_ok(t2 + d, t3));
-    assert_true(elapsed_ok(t3 + d, t4));
-    assert_true(elapsed_ok(t4 + d, t5));
+    assert_true(gt_deadline_kept(t0 + d, t1));
+    assert_true(gt_deadline_kept(t1 + d, t2));
+    assert_true(gt_deadline_kept(t2 + d, t3));
+    assert_true(gt_deadline_kept(t3 + d, t4));
+    assert_true(gt_deadline_kept(t4 + d, t5));
 
     /* The timed-out waiters are gone: nobody is there to hand off to. */
     v = 2;
@@ -1031,7 +1001,7 @@ static void test_deadline_in_the_past_still_succeeds_when_ready(void **state)
     atomic_store(&tr.goid, 0);
     atomic_store(&tr.done, 0);
     assert_int_equal(gort_go(tr_receiver, NULL), 0);
-    assert_true(wait_parked(&tr.goid, "chan receive"));
+    assert_true(gt_wait_parked(&tr.goid, "chan receive"));
     v = 43;
     assert_int_equal(gort_chan_send_until(tr.c, &v, past), 0);
     assert_true(gt_wait_for(atomic_load(&tr.done) != 0, DONE_TIMEOUT));
@@ -1238,7 +1208,7 @@ static void test_channel_waits_with_deadlines_are_not_a_deadlock(void **state)
  * Suite
  * ------------------------------------------------------------------- */
 
-#define T(f) cmocka_unit_test_setup_teardown(f, save_knobs, restore_knobs)
+#define T(f) cmocka_unit_test_setup_teardown(f, gt_save_knobs, gt_restore_knobs)
 
 static void run_all(void *arg)
 {

@@ -34,20 +34,6 @@
 #define DONE_TIMEOUT gt_slow(10 * GORT_S)
 #define HELPER_TIMEOUT gt_slow(30 * GORT_S)
 
-static int saved_gomaxprocs;
-
-static int save_knobs(void **state)
-{
-    saved_gomaxprocs = gort_gomaxprocs(0);
-    return 0;
-}
-
-static int restore_knobs(void **state)
-{
-    if (gort_gomaxprocs(0) != saved_gomaxprocs)
-        gort_gomaxprocs(saved_gomaxprocs);
-    return 0;
-}
 
 /* ---------------------------------------------------------------------
  * The event log
@@ -1193,7 +1179,7 @@ static void test_unrecovered_panic_value_prints_the_pointer(void **state)
  * Suite
  * ------------------------------------------------------------------- */
 
-#define T(f) cmocka_unit_test_setup_teardown(f, save_knobs, restore_knobs)
+#define T(f) cmocka_unit_test_setup_teardown(f, gt_save_knobs, gt_restore_knobs)
 
 static void run_all(void *arg)
 {

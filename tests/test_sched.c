@@ -29,18 +29,9 @@
 #include "testutil.h"
 #include "testing.h"
 
-static int saved_gomaxprocs;
-
-static int save_knobs(void **state)
-{
-    saved_gomaxprocs = gort_gomaxprocs(0);
-    return 0;
-}
-
 static int restore_knobs(void **state)
 {
-    if (gort_gomaxprocs(0) != saved_gomaxprocs)
-        gort_gomaxprocs(saved_gomaxprocs);
+    gt_restore_knobs(state);
     rt_test_dump_clock_skew(0);
     return 0;
 }
@@ -1207,7 +1198,7 @@ static void test_waitgroup(void **state)
  * Suite
  * ------------------------------------------------------------------- */
 
-#define T(f) cmocka_unit_test_setup_teardown(f, save_knobs, restore_knobs)
+#define T(f) cmocka_unit_test_setup_teardown(f, gt_save_knobs, restore_knobs)
 
 static void run_all(void *arg)
 {

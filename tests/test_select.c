@@ -13,7 +13,7 @@
  * it is queued on every channel of the select.
  *
  * Every test body runs on the main goroutine; see testutil.h for the rules
- * the tests follow.  Each test runs between save_knobs and restore_knobs,
+ * the tests follow.  Each test runs between gt_save_knobs and gt_restore_knobs,
  * which put GOMAXPROCS back even when the test fails.
  */
 #ifndef _GNU_SOURCE
@@ -31,44 +31,14 @@
 #include "testutil.h"
 
 /* How long a waiter may take to show up parked, or a test to finish. */
-#define PARK_TIMEOUT gt_slow(5 * GORT_S)
 #define DONE_TIMEOUT gt_slow(10 * GORT_S)
-/* How late a deadline variant may return: the host's timers have
- * overshot by hundreds of milliseconds under load. */
-#define DEADLINE_SLACK gt_slow(2 * GORT_S)
 #define ELEM_POISON ((int64_t)0x5a5a5a5a5a5a5a5aLL)
 
-static int saved_gomaxprocs;
-
-static int save_knobs(void **state)
-{
-    saved_gomaxprocs = gort_gomaxprocs(0);
-    return 0;
-}
-
-static int restore_knobs(void **state)
-{
-    if (gort_gomaxprocs(0) != saved_gomaxprocs)
-        gort_gomaxprocs(saved_gomaxprocs);
-    return 0;
-}
 
 /* ---------------------------------------------------------------------
  * Helpers
  * ------------------------------------------------------------------- */
 
-/* Wait until the goroutine whose id lands in *goid is parked for reason. */
-static bool wait_parked(atomic_ullong *goid, const char *reason)
-{
-    return gt_wait_for(gt_goroutine_waits(atomic_load(goid), reason), PARK_TIMEOUT);
-}
-
-/* Did a timed-out call return no earlier than its deadline, and not
- * absurdly later? */
-static bool elapsed_ok(int64_t deadline, int64_t returned)
-{
-    return returned >= deadline && returned <= deadline + DEADLINE_SLACK;
-}
 
 /* A goroutine on the other side of a channel: one send of value, or one
  * receive into got. */
@@ -223,7 +193,7 @@ static void test_select_default_only_when_nothing_is_ready(void **state)
     /* A parked sender on the unbuffered channel makes its receive ready. */
     peer_reset(u, 31);
     assert_int_equal(gort_go(peer_sender, NULL), 0);
-    assert_true(wait_parked(&peer.goid, "chan send"));
+    assert_true(gt_wait_parked(&peer.goid, "chan send"));
     got = -1;
     assert_int_equal(gort_select(sc, 4, false), 0);
     assert_int_equal(got, 31);
@@ -232,7 +202,7 @@ static void test_select_default_only_when_nothing_is_ready(void **state)
     /* A parked receiver makes the send ready. */
     peer_reset(u, 0);
     assert_int_equal(gort_go(peer_receiver, NULL), 0);
-    assert_true(wait_parked(&peer.goid, "chan receive"));
+    assert_true(gt_wait_parked(&peer.goid, "chan receive"));
     v = 71;
     assert_int_equal(gort_select(sc, 4, false), 1);
     assert_true(gt_wait_for(atomic_load(&peer.done) != 0, DONE_TIMEOUT));
@@ -255,7 +225,7 @@ static void test_select_never_picks_a_nil_channel(void **state)
     int rc = gort_select_until(sc, 2, t0 + 30 * GORT_MS);
     int64_t t1 = gort_nanotime();
     assert_int_equal(rc, -ETIMEDOUT);
-    assert_true(elapsed_ok(t0 + 30 * GORT_MS, t1));
+    assert_true(gt_deadline_kept(t0 + 30 * GORT_MS, t1));
 
     for (int i = 0; i < 200; i++) {
         in = i;
@@ -326,7 +296,7 @@ static void test_woken_select_leaves_no_waiter_on_the_other_channels(void **stat
     ws.cases[1] = (gort_select_case){ .c = ws.b, .dir = GORT_RECV, .elem = &ws_buf[1] };
     ws.ncases = 2;
     assert_int_equal(gort_go(ws_selecter, NULL), 0);
-    assert_true(wait_parked(&ws.goid, "select"));
+    assert_true(gt_wait_parked(&ws.goid, "select"));
     int64_t v = 17;
     gort_chan_send(ws.a, &v);
     assert_true(gt_wait_for(atomic_load_explicit(&ws.done, memory_order_acquire), DONE_TIMEOUT));
@@ -339,7 +309,7 @@ static void test_woken_select_leaves_no_waiter_on_the_other_channels(void **stat
     /* ...and a receiver that comes later is the one a send on b reaches. */
     ws.late = ws.b;
     assert_int_equal(gort_go(ws_late_receiver, NULL), 0);
-    assert_true(wait_parked(&ws.r_goid, "chan receive"));
+    assert_true(gt_wait_parked(&ws.r_goid, "chan receive"));
     v = 19;
     assert_int_equal(gort_chan_send_until(ws.b, &v, gort_nanotime() + DONE_TIMEOUT), 0);
     assert_true(gt_wait_for(atomic_load_explicit(&ws.r_done, memory_order_acquire), DONE_TIMEOUT));
@@ -354,7 +324,7 @@ static void test_woken_select_leaves_no_waiter_on_the_other_channels(void **stat
     ws.cases[0] = (gort_select_case){ .c = ws.a, .dir = GORT_SEND, .elem = &ws_buf[0] };
     ws.cases[1] = (gort_select_case){ .c = ws.b, .dir = GORT_SEND, .elem = &ws_buf[1] };
     assert_int_equal(gort_go(ws_selecter, NULL), 0);
-    assert_true(wait_parked(&ws.goid, "select"));
+    assert_true(gt_wait_parked(&ws.goid, "select"));
     v = -1;
     assert_true(gort_chan_recv(ws.b, &v));
     assert_int_equal(v, 21);
@@ -379,7 +349,7 @@ static void test_select_until_times_out_and_leaves_no_waiter(void **state)
     int64_t t1 = gort_nanotime();
     print_message("select_until returned after %.1f ms\n", (t1 - t0) / 1e6);
     assert_int_equal(rc, -ETIMEDOUT);
-    assert_true(elapsed_ok(t0 + 50 * GORT_MS, t1));
+    assert_true(gt_deadline_kept(t0 + 50 * GORT_MS, t1));
     assert_int_equal(va, -1);
 
     int64_t v = 1;
@@ -441,7 +411,7 @@ static void test_select_with_duplicate_channels(void **state)
     ws.cases[2] = (gort_select_case){ .c = ws.a, .dir = GORT_RECV, .elem = &ws_buf[2] };
     ws.ncases = 3;
     assert_int_equal(gort_go(ws_selecter, NULL), 0);
-    assert_true(wait_parked(&ws.goid, "select"));
+    assert_true(gt_wait_parked(&ws.goid, "select"));
     v = 88;
     gort_chan_send(ws.a, &v);
     assert_true(gt_wait_for(atomic_load_explicit(&ws.done, memory_order_acquire), DONE_TIMEOUT));
@@ -490,14 +460,14 @@ static void test_select_mixes_send_and_receive_cases(void **state)
     assert_int_equal(gort_go(mx_selecter, NULL), 0);
 
     /* Round 1: our receive on a meets its send case. */
-    assert_true(wait_parked(&mx.goid, "select"));
+    assert_true(gt_wait_parked(&mx.goid, "select"));
     int64_t v = -1;
     assert_true(gort_chan_recv(mx.a, &v));
     assert_int_equal(v, 7);
     assert_true(gt_wait_for(atomic_load(&mx.round) == 1, DONE_TIMEOUT));
 
     /* Round 2: our send on b meets its receive case. */
-    assert_true(wait_parked(&mx.goid, "select"));
+    assert_true(gt_wait_parked(&mx.goid, "select"));
     v = 12;
     gort_chan_send(mx.b, &v);
     assert_true(gt_wait_for(atomic_load(&mx.round) == 2, DONE_TIMEOUT));
@@ -561,7 +531,7 @@ static void test_close_wakes_a_blocked_select(void **state)
     atomic_store(&cs.goid, 0);
     atomic_store(&cs.done, 0);
     assert_int_equal(gort_go(cs_recv_selecter, NULL), 0);
-    bool parked = wait_parked(&cs.goid, "select");
+    bool parked = gt_wait_parked(&cs.goid, "select");
     gort_chan_close(cs.b);
     bool done = gt_wait_for(atomic_load_explicit(&cs.done, memory_order_acquire), DONE_TIMEOUT);
     int64_t v = 1;
@@ -580,7 +550,7 @@ static void test_close_wakes_a_blocked_select(void **state)
     atomic_store(&cs.done, 0);
     atomic_store(&cs.idx, -100);
     assert_int_equal(gort_go(cs_send_selecter, NULL), 0);
-    parked = wait_parked(&cs.goid, "select");
+    parked = gt_wait_parked(&cs.goid, "select");
     gort_chan_close(cs.a);
     done = gt_wait_for(atomic_load_explicit(&cs.done, memory_order_acquire), DONE_TIMEOUT);
 
@@ -968,7 +938,7 @@ static void test_many_producers_and_consumers_conserve_every_value(void **state)
  * Suite
  * ------------------------------------------------------------------- */
 
-#define T(f) cmocka_unit_test_setup_teardown(f, save_knobs, restore_knobs)
+#define T(f) cmocka_unit_test_setup_teardown(f, gt_save_knobs, gt_restore_knobs)
 
 static void run_all(void *arg)
 {

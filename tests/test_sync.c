@@ -17,7 +17,7 @@
  * follow).
  *
  * Every test body runs on the main goroutine; see testutil.h for the rules
- * the tests follow.  Each test runs between save_knobs and restore_knobs,
+ * the tests follow.  Each test runs between gt_save_knobs and gt_restore_knobs,
  * which put GOMAXPROCS back even when the test fails.  Timed assertions
  * are one-sided or have seconds of slack: the host's timers have overshot
  * by hundreds of milliseconds under load.
@@ -45,20 +45,6 @@
 /* How long to watch for something that must not happen. */
 #define QUIET_NS (30 * GORT_MS)
 
-static int saved_gomaxprocs;
-
-static int save_knobs(void **state)
-{
-    saved_gomaxprocs = gort_gomaxprocs(0);
-    return 0;
-}
-
-static int restore_knobs(void **state)
-{
-    if (gort_gomaxprocs(0) != saved_gomaxprocs)
-        gort_gomaxprocs(saved_gomaxprocs);
-    return 0;
-}
 
 /* ---------------------------------------------------------------------
  * Helpers: spawning, caught panics, randomness, busy waiting
@@ -1336,7 +1322,7 @@ static void test_mutex_lock_from_a_plain_thread_is_fatal(void **state)
  * Suite
  * ------------------------------------------------------------------- */
 
-#define T(f) cmocka_unit_test_setup_teardown(f, save_knobs, restore_knobs)
+#define T(f) cmocka_unit_test_setup_teardown(f, gt_save_knobs, gt_restore_knobs)
 
 static void run_all(void *arg)
 {

@@ -19,6 +19,9 @@
  *     whether it shows a goroutine parked for a given reason.
  *   - gt_chan_make(): gort_chan_make, keeping the channel reachable (there is
  *     no collector yet to free it) so that LeakSanitizer stays quiet.
+ *   - gt_wait_parked(), gt_deadline_kept(): a goroutine parked for a reason,
+ *     and a deadline honoured within the host's timer slack.
+ *   - gt_save_knobs/gt_restore_knobs: cmocka setup/teardown for GOMAXPROCS.
  *   - gt_panic_message_of(): run a function under gort_pcall with a
  *     recovering deferred call and return what it panicked with.
  *   - regex helpers (POSIX ERE, REG_NEWLINE) and /proc readers.
@@ -413,6 +416,40 @@ static inline bool gt_goroutine_waits(uint64_t goid, const char *reason)
     bool waits = gt_matches(text, pat);
     free(text);
     return waits;
+}
+
+/* Wait (up to 5 s, scaled for sanitizers) until the goroutine whose id
+ * lands in *goid is parked for reason. */
+static inline bool gt_wait_parked(atomic_ullong *goid, const char *reason)
+{
+    return gt_wait_for(gt_goroutine_waits(atomic_load(goid), reason), gt_slow(5 * GORT_S));
+}
+
+/* Did a call with a deadline return no earlier than the deadline, and not
+ * absurdly later?  The host's timers have overshot by hundreds of
+ * milliseconds under load, so "absurd" is 2 s (scaled for sanitizers). */
+static inline bool gt_deadline_kept(int64_t deadline, int64_t returned)
+{
+    return returned >= deadline && returned <= deadline + gt_slow(2 * GORT_S);
+}
+
+/* cmocka setup and teardown for tests that change GOMAXPROCS: the
+ * teardown puts it back even when the test fails. */
+static int gt_saved_gomaxprocs;
+
+static inline int gt_save_knobs(void **state)
+{
+    (void)state;
+    gt_saved_gomaxprocs = gort_gomaxprocs(0);
+    return 0;
+}
+
+static inline int gt_restore_knobs(void **state)
+{
+    (void)state;
+    if (gort_gomaxprocs(0) != gt_saved_gomaxprocs)
+        gort_gomaxprocs(gt_saved_gomaxprocs);
+    return 0;
 }
 
 /* Channels are never freed (there is no collector yet).  Suites make them
