@@ -785,6 +785,21 @@ static g_t *park_m(g_t *gp)
     return NULL;
 }
 
+/* Switch from gp, already given up (queued or parked), straight to next
+ * on this M, setting next up as execute() would.  Returns when gp is
+ * resumed, by execute() or another direct switch, perhaps on another M. */
+static void switch_direct(m_t *mp, g_t *gp, g_t *next)
+{
+    atomic_store_explicit(&mp->curg, next, memory_order_relaxed);
+    WRITE_ONCE(next->m, mp);
+    casgstatus(next, G_RUNNABLE, G_RUNNING);
+    atomic_store_explicit(&next->preempt, false, memory_order_relaxed);
+    tls_g = next;
+    wait_ctx_saved(next);
+    ctx_switch(gp, next, false);
+    finish_switch();
+}
+
 /* Park gp by switching straight to the G in its P's runnext, the common
  * case of a hand-off (a channel send readied the receiver, then blocked
  * itself), without the trip through g0.  The unlock callback runs on the
@@ -815,14 +830,7 @@ static bool park_direct(g_t *gp)
     mp->parked_prev = gp;
 
     /* As execute(next, inherit): runnext inherits the time slice. */
-    atomic_store_explicit(&mp->curg, next, memory_order_relaxed);
-    WRITE_ONCE(next->m, mp);
-    casgstatus(next, G_RUNNABLE, G_RUNNING);
-    atomic_store_explicit(&next->preempt, false, memory_order_relaxed);
-    tls_g = next;
-    wait_ctx_saved(next);
-    ctx_switch(gp, next, false);
-    finish_switch();
+    switch_direct(mp, gp, next);
     return true;
 }
 
@@ -1849,18 +1857,9 @@ static bool gosched_direct(g_t *gp)
     next = globrunqget(pp, 1);
     rtlock_unlock(&sched.lock);
 
-    atomic_store_explicit(&mp->curg, next, memory_order_relaxed);
-    WRITE_ONCE(next->m, mp);
-    casgstatus(next, G_RUNNABLE, G_RUNNING);
-    atomic_store_explicit(&next->preempt, false, memory_order_relaxed);
     atomic_store_explicit(&pp->schedtick, atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    tls_g = next;
-    wait_ctx_saved(next);
-    ctx_switch(gp, next, false);
-    /* Resumed, perhaps on another M, by execute() or another G's direct
-     * switch; they set up tls_g, curg and our status. */
-    finish_switch();
+    switch_direct(mp, gp, next);
     return true;
 }
 
