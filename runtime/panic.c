@@ -105,14 +105,22 @@ static gort_panic_info *newpanic(g_t *gp, void *value, char *msg)
 
 void panic_gfree(g_t *gp)
 {
-    for (gort_panic_info *p = gp->panickept, *next; p; p = next) {
-        next = p->kept;
-        free(p->msg);
-        free(p);
+    /* Only what a goroutine used is written: the G is usually reused on
+     * another CPU, and a clean cache line stays shared. */
+    if (gp->panickept) {
+        for (gort_panic_info *p = gp->panickept, *next; p; p = next) {
+            next = p->kept;
+            free(p->msg);
+            free(p);
+        }
+        gp->panickept = NULL;
     }
-    gp->panickept = NULL;
-    gp->panic = NULL;
-    gp->pframe = NULL;
+    if (gp->panic)
+        gp->panic = NULL;
+    if (gp->pframe)
+        gp->pframe = NULL;        /* gort_goexit from inside a gort_pcall */
+    /* Every way out of the body ran the top frame's deferred calls. */
+    gort_assert(gp->topframe.defers == NULL && gp->topframe.recovered == NULL);
     /* The defer cache stays: the G struct is reused by the next goroutine. */
 }
 
@@ -147,7 +155,6 @@ static void call_in_frame(g_t *gp, gort_fn fn, void *arg, void **cfa)
     f.defers = NULL;
     f.parent = gp->pframe;
     f.recovered = NULL;
-    f.top = false;
     gp->pframe = &f;
     if (_setjmp(jb) == 0)
         gort_call_deferred(fn, arg, cfa);
@@ -166,7 +173,6 @@ gort_panic_info *gort_pcall(gort_fn fn, void *arg)
     f.defers = NULL;
     f.parent = gp->pframe;
     f.recovered = NULL;
-    f.top = false;
     gp->pframe = &f;
     /* f lives in memory (its address is in gp->pframe), so its fields are
      * reloaded after a longjmp; gp and fn are not changed after _setjmp. */
@@ -177,18 +183,9 @@ gort_panic_info *gort_pcall(gort_fn fn, void *arg)
     return f.recovered;
 }
 
-void pframe_run_top(g_t *gp)
+void pframe_top_return(g_t *gp)
 {
-    pframe top;
-    top.jb = NULL;
-    top.defers = NULL;
-    top.parent = NULL;
-    top.recovered = NULL;
-    top.top = true;
-    gp->pframe = &top;
-    gp->fn(gp->arg);
-    rundefers(gp, &top);
-    gp->pframe = NULL;
+    rundefers(gp, &gp->topframe);
 }
 
 void gort_defer(gort_fn fn, void *arg)
@@ -196,8 +193,7 @@ void gort_defer(gort_fn fn, void *arg)
     g_t *gp = getg_or_die("gort_defer");
     if (!fn)
         panic_runtime("gort_defer: NULL function");
-    pframe *f = gp->pframe;
-    gort_assert(f != NULL);
+    pframe *f = curframe(gp);
     gdefer *d = newdefer(gp);
     d->fn = fn;
     d->arg = arg;
@@ -239,10 +235,10 @@ static void recovery(g_t *gp, gort_panic_info *p, pframe *f);
 static void unwind(g_t *gp, gort_panic_info *p)
 {
     for (;;) {
-        pframe *f = gp->pframe;
+        pframe *f = curframe(gp);
         gdefer *d = f->defers;
         if (!d) {
-            if (f->top) {
+            if (pframe_is_top(f)) {
                 if (p->goexit)
                     return;
                 fatalpanic(gp);
@@ -265,7 +261,7 @@ static void unwind(g_t *gp, gort_panic_info *p)
         p->defer_cfa = NULL;
         /* Whatever d did in between has been undone or recovered inside
          * it, so d is still f's newest deferred call. */
-        gort_assert(gp->pframe == f && f->defers == d);
+        gort_assert(curframe(gp) == f && f->defers == d);
         f->defers = d->link;
         freedefer(gp, d);
         if (p->recovered)
@@ -286,11 +282,10 @@ static void recovery(g_t *gp, gort_panic_info *p, pframe *f)
     }
     while (gp->panic && gp->panic->aborted)
         gp->panic = gp->panic->link;
-    if (f->top) {
+    if (pframe_is_top(f)) {
         /* The goroutine body "returns normally": its remaining deferred
          * calls run and the goroutine ends. */
         rundefers(gp, f);
-        gp->pframe = NULL;
         goexit1();
     }
     f->recovered = p;

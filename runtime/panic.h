@@ -16,16 +16,24 @@ typedef struct gdefer {
     struct gort_panic_info *started_by;   /* the panic running it, if any */
 } gdefer;
 
-/* A protected frame: gort_pcall's, or the goroutine body's (top). */
+/* A protected frame: gort_pcall's or a deferred call's, on the C stack, or
+ * the goroutine body's (the top frame), which lives in the G: a frame on a
+ * fresh goroutine's stack would cost every goroutine start a cache line. */
 typedef struct pframe {
-    jmp_buf *jb;                  /* recovery lands here (NULL for top, whose
-                                     frame stays small: every goroutine
-                                     start pays for it) */
     gdefer *defers;
     struct pframe *parent;
+    jmp_buf *jb;                  /* recovery lands here; NULL for the top */
     struct gort_panic_info *recovered;   /* what gort_pcall returns */
-    bool top;
 } pframe;
+
+static inline bool pframe_is_top(const pframe *f)
+{
+    return f->jb == NULL;
+}
+
+/* The innermost frame of a goroutine: its pframe chain, or when that is
+ * empty its top frame.  (A macro: panic.h cannot see struct g.) */
+#define curframe(gp) ((gp)->pframe ? (gp)->pframe : &(gp)->topframe)
 
 struct gort_panic_info {
     void *value;
@@ -41,9 +49,11 @@ struct gort_panic_info {
 
 struct g;
 
-/* Run a goroutine body as the goroutine's top protected frame, then its
- * deferred calls.  Returns when the goroutine should exit. */
-void pframe_run_top(struct g *gp);
+/* The goroutine body returned: run the top frame's deferred calls.  The
+ * top frame is the G's topframe, current while its pframe is NULL; it is
+ * all zero between uses (a G starts zeroed and every way out of the body
+ * empties it), so a goroutine start writes nothing to it. */
+void pframe_top_return(struct g *gp);
 /* Free the goroutine's panic records (on g0, at goroutine exit). */
 void panic_gfree(struct g *gp);
 

@@ -974,7 +974,9 @@ void gort_gostart(g_t *gp)
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
     finish_switch();
-    pframe_run_top(gp);
+    gp->fn(gp->arg);
+    if (gp->topframe.defers)
+        pframe_top_return(gp);
     goexit1();
 }
 

@@ -12,6 +12,7 @@
 
 #include "gort/gort.h"
 #include "lock.h"
+#include "panic.h"
 #include "stack.h"
 #include "timers.h"
 
@@ -55,6 +56,11 @@ struct p;
 
 /* A goroutine.  ctx must stay first: the context switch saves into it. */
 typedef struct g {
+    /* The first three cache lines hold everything a goroutine's life from
+     * gort_go to exit touches; the rest is what only some goroutines use
+     * (channel waits, defers, sleeps) and the allgs bookkeeping.  A G
+     * usually dies on one CPU and is reused on another, so each line
+     * touched is a line moved. */
     void *ctx_sp;                 /* saved stack pointer while not running */
     struct stack stack;           /* [lo, hi) and where it came from */
     _Atomic uint32_t status;      /* G_*, changed with casgstatus */
@@ -74,20 +80,24 @@ typedef struct g {
     void *gopc;                   /* return address of the gort_go call */
     const char *label;
     int64_t waitsince;            /* coarse clock at park, for dumps */
+    /* Third line. */
     void *param;                  /* passed by the waker to the parked G */
+    /* Defer/panic state (panic.c); only the G itself touches it. */
+    struct pframe *pframe;        /* innermost gort_pcall or deferred-call
+                                     frame; NULL: the body's, topframe */
+    pframe topframe;              /* zero while unused (curframe) */
+    struct gort_panic_info *panic;     /* panics in flight, newest first */
+    struct gort_panic_info *panickept; /* every record made, freed at exit */
+    /* Fourth line and on: what only some goroutines use. */
     /* A wait that can end in more than one way (select, a deadline) is
      * claimed by whoever ends it: a CAS from seq<<1 to seq<<1|1, where seq
      * numbers the G's waits (chan.c). */
     _Atomic uint64_t waitclaim;
     uint64_t waitseq;             /* the G's last wait number; G only */
-    struct timer sleeptimer;      /* gort_sleep's timer */
-    size_t allg_index;            /* slot in allgs */
-    /* Defer/panic state (panic.c); only the G itself touches it. */
-    struct pframe *pframe;        /* innermost protected frame */
-    struct gort_panic_info *panic;     /* panics in flight, newest first */
-    struct gort_panic_info *panickept; /* every record made, freed at exit */
     struct gdefer *deferpool;     /* free deferred-call records */
     int32_t ndeferpool;
+    struct timer sleeptimer;      /* gort_sleep's timer */
+    size_t allg_index;            /* slot in allgs */
 #if GORT_TSAN
     void *tsan_fiber;
 #endif
