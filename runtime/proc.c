@@ -61,6 +61,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 #include "debugvars.h"
+#include "malloc.h"
 #include "panic.h"
 #include "print.h"
 #include "sema.h"
@@ -1620,6 +1621,7 @@ void start_the_world(void)
 static void pinit(p_t *pp, int32_t id)
 {
     pp->id = id;
+    __atomic_store_n(&pp->mcache, mcache_new(), __ATOMIC_RELEASE);
     atomic_store_explicit(&pp->status, P_GCSTOP, memory_order_relaxed);
 }
 
@@ -1673,6 +1675,9 @@ static p_t *procresize(int32_t nprocs)
             }
             rtlock_unlock(&sched.gflock);
         }
+        /* Its spans go back to their mcentrals; its counters stay for
+         * gort_read_memstats. */
+        mcache_release_all(pp->mcache);
         atomic_store_explicit(&pp->m, NULL, memory_order_relaxed);
         atomic_store_explicit(&pp->status, P_DEAD, memory_order_release);
     }
@@ -1756,6 +1761,8 @@ static int32_t cpu_count(void)
     return n > 0 ? (int32_t)n : 1;
 }
 
+static void heap_goroutines_start(void);
+
 static int rt_init(bool standalone)
 {
     int expect = RUNTIME_OFF;
@@ -1763,6 +1770,7 @@ static int rt_init(bool standalone)
         return -EALREADY;
     debugvars_init();
     stackinit();
+    mallocinit();
     signals_init();
     sched.standalone = standalone;
     sched.maxmcount = 10000;
@@ -1783,13 +1791,25 @@ static int rt_init(bool standalone)
     procresize(procs);
     rtlock_unlock(&sched.lock);
     atomic_store_explicit(&runtime_state, RUNTIME_RUNNING, memory_order_release);
+    if (!standalone)
+        heap_goroutines_start();
     sysmon_start();
     return 0;
+}
+
+/* The heap's background goroutines: started by the main goroutine, as Go
+ * does, so that it is goroutine 1 and never alone with them when
+ * deadlock detection looks. */
+static void heap_goroutines_start(void)
+{
+    bgsweep_start();
+    scavenger_start();
 }
 
 static void main_entry(void *unused)
 {
     (void)unused;
+    heap_goroutines_start();
     /* A protected frame, so that the entry's deferred calls run when it
      * returns. */
     gort_pcall(main_fn, main_arg);

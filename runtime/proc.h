@@ -48,6 +48,8 @@ typedef enum waitreason {
     WR_GC_WORKER_IDLE,
     WR_PREEMPTED,
     WR_STOPPING_THE_WORLD,
+    WR_GC_SWEEP_WAIT,
+    WR_GC_SCAVENGE_WAIT,
     WR_COUNT
 } waitreason;
 
@@ -178,6 +180,8 @@ typedef struct p {
     _Atomic int64_t stackbytes;
 
     struct ptimers timers;        /* time.c */
+
+    struct mcache *mcache;        /* small-object cache (malloc.c) */
 
     /* Free sudogs for channel waits (chan.c); owner only. */
     struct sudog *sudogcache[128];

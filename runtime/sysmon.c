@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "debugvars.h"
+#include "malloc.h"
 #include "print.h"
 #include "proc.h"
 #include "traceback.h"
@@ -144,6 +145,8 @@ static void *sysmon(void *arg)
                     atomic_store_explicit(&sched.sysmonwait, 1, memory_order_relaxed);
                     rtlock_unlock(&sched.lock);
                     int64_t sleep = FORCEGC_PERIOD_NS / 2;
+                    if (scavenger_period() < sleep)
+                        sleep = scavenger_period();
                     if (next != 0 && next - now < sleep)
                         sleep = next - now;
                     gfree_trim();
@@ -173,6 +176,7 @@ static void *sysmon(void *arg)
             lasttrim = now;
             gfree_trim();
         }
+        scavenger_periodic(now);
         if (trace > 0 && now - lasttrace >= (int64_t)trace * 1000000) {
             lasttrace = now;
             schedtrace(atomic_load_explicit(&scheddetail, memory_order_relaxed));

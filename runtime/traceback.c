@@ -42,6 +42,8 @@ static const char *const waitreasons[WR_COUNT] = {
     [WR_GC_WORKER_IDLE] = "GC worker (idle)",
     [WR_PREEMPTED] = "preempted",
     [WR_STOPPING_THE_WORLD] = "stopping the world",
+    [WR_GC_SWEEP_WAIT] = "GC sweep wait",
+    [WR_GC_SCAVENGE_WAIT] = "GC scavenge wait",
 };
 
 const char *waitreason_string(int reason)

@@ -247,6 +247,154 @@ typedef struct gort_type {
     const size_t *ptr_offsets;
 } gort_type;
 
+/*
+ * GORT_TYPE(ident, T, field, ...) defines `static const gort_type ident`
+ * for type T (a struct type, written as it is spelled, e.g. struct node)
+ * whose pointer fields are the listed ones: each must be a pointer-sized,
+ * pointer-aligned member that holds either NULL or a pointer.  Up to 16
+ * fields.  GORT_TYPE_NOPTR(ident, T) defines one without pointers.
+ *
+ *     struct node { struct node *left, *right; int64_t value; };
+ *     GORT_TYPE(node_type, struct node, left, right);
+ *     struct node *n = gort_new(&node_type);
+ */
+#define GORT_TYPE(ident, T, ...)                                                     \
+    static const size_t ident##_gort_ptroffs[] = {GORT__OFFSETS(T, __VA_ARGS__)};    \
+    static const gort_type ident = {#T, sizeof(T),                                   \
+                                    sizeof(ident##_gort_ptroffs) / sizeof(size_t),   \
+                                    ident##_gort_ptroffs}
+#define GORT_TYPE_NOPTR(ident, T) static const gort_type ident = {#T, sizeof(T), 0, NULL}
+
+/* (Implementation of GORT_TYPE: offsetof of each listed field.) */
+#define GORT__OFF(T, f) __builtin_offsetof(T, f)
+#define GORT__N(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, ...) N
+#define GORT__COUNT(...) GORT__N(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define GORT__CAT(a, b) GORT__CAT_(a, b)
+#define GORT__CAT_(a, b) a##b
+#define GORT__OFFSETS(T, ...) GORT__CAT(GORT__OFFS_, GORT__COUNT(__VA_ARGS__))(T, __VA_ARGS__)
+#define GORT__OFFS_1(T, f) GORT__OFF(T, f)
+#define GORT__OFFS_2(T, f, ...) GORT__OFF(T, f), GORT__OFFS_1(T, __VA_ARGS__)
+#define GORT__OFFS_3(T, f, ...) GORT__OFF(T, f), GORT__OFFS_2(T, __VA_ARGS__)
+#define GORT__OFFS_4(T, f, ...) GORT__OFF(T, f), GORT__OFFS_3(T, __VA_ARGS__)
+#define GORT__OFFS_5(T, f, ...) GORT__OFF(T, f), GORT__OFFS_4(T, __VA_ARGS__)
+#define GORT__OFFS_6(T, f, ...) GORT__OFF(T, f), GORT__OFFS_5(T, __VA_ARGS__)
+#define GORT__OFFS_7(T, f, ...) GORT__OFF(T, f), GORT__OFFS_6(T, __VA_ARGS__)
+#define GORT__OFFS_8(T, f, ...) GORT__OFF(T, f), GORT__OFFS_7(T, __VA_ARGS__)
+#define GORT__OFFS_9(T, f, ...) GORT__OFF(T, f), GORT__OFFS_8(T, __VA_ARGS__)
+#define GORT__OFFS_10(T, f, ...) GORT__OFF(T, f), GORT__OFFS_9(T, __VA_ARGS__)
+#define GORT__OFFS_11(T, f, ...) GORT__OFF(T, f), GORT__OFFS_10(T, __VA_ARGS__)
+#define GORT__OFFS_12(T, f, ...) GORT__OFF(T, f), GORT__OFFS_11(T, __VA_ARGS__)
+#define GORT__OFFS_13(T, f, ...) GORT__OFF(T, f), GORT__OFFS_12(T, __VA_ARGS__)
+#define GORT__OFFS_14(T, f, ...) GORT__OFF(T, f), GORT__OFFS_13(T, __VA_ARGS__)
+#define GORT__OFFS_15(T, f, ...) GORT__OFF(T, f), GORT__OFFS_14(T, __VA_ARGS__)
+#define GORT__OFFS_16(T, f, ...) GORT__OFF(T, f), GORT__OFFS_15(T, __VA_ARGS__)
+
+/* ---------------------------------------------------------------------
+ * Memory
+ *
+ * The heap hands out zeroed objects from size classes up to 32 KiB (one
+ * 8 KiB-page span per class at a time, per P, with no lock on the common
+ * path) and larger objects as runs of pages.  Pointer-free objects under
+ * 16 bytes share 16-byte blocks.  Objects are 8-byte aligned, and 16-byte
+ * aligned when their size is a multiple of 16.  A size of 0 returns one
+ * shared non-NULL address.  When memory runs out (address space or
+ * ENOMEM) the process dies with "fatal error: out of memory allocating N
+ * bytes"; these calls never return NULL.
+ *
+ * What the collector will see: gort_new and gort_new_array objects are
+ * scanned precisely by type, gort_alloc objects conservatively (every
+ * aligned word), gort_alloc_noscan objects never.  The collector is not
+ * there yet: objects are only freed by a collection cycle, which libgort
+ * does not run yet, so today the heap only grows.  Each call works from
+ * any thread; threads that are not running a goroutine share one locked
+ * cache.
+ * ------------------------------------------------------------------- */
+
+/* A zeroed object of type t.  A NULL t, or a pointer offset that is not
+ * 8-byte aligned and inside the type, panics.  Goroutine or any thread. */
+GORT_API void *gort_new(const gort_type *t);
+/* n zeroed elements of type t; n * t->size overflowing panics. */
+GORT_API void *gort_new_array(const gort_type *t, size_t n);
+/* size zeroed bytes that may hold pointers anywhere. */
+GORT_API void *gort_alloc(size_t size);
+/* size zeroed bytes that never hold heap pointers. */
+GORT_API void *gort_alloc_noscan(size_t size);
+
+/* Return every free heap page to the operating system now (the collector
+ * will run a forced cycle first).  Prints the scvg-1 lines with
+ * GODEBUG=gctrace=1.  Any thread. */
+GORT_API void gort_free_os_memory(void);
+
+/* Number of size classes in gort_memstats.by_size (class 0, large objects,
+ * is not among them). */
+#define GORT_NUM_SIZE_CLASSES 71
+
+/*
+ * Go's runtime.MemStats, field for field, with Go's meanings, plus gort's
+ * own counters.  Bytes unless said otherwise.
+ */
+typedef struct gort_memstats {
+    /* General. */
+    uint64_t alloc;           /* bytes of allocated heap objects (= heap_alloc) */
+    uint64_t total_alloc;     /* bytes allocated over the process's life */
+    uint64_t sys;             /* bytes obtained from the OS, the sum of the *_sys fields */
+    uint64_t lookups;         /* pointer lookups by the runtime (always 0, as in Go) */
+    uint64_t mallocs;         /* heap objects allocated, ever */
+    uint64_t frees;           /* heap objects freed, ever */
+    /* Heap. */
+    uint64_t heap_alloc;      /* bytes of allocated heap objects */
+    uint64_t heap_sys;        /* heap bytes obtained from the OS: heap_idle + heap_inuse */
+    uint64_t heap_idle;       /* bytes in free spans */
+    uint64_t heap_inuse;      /* bytes in in-use spans */
+    uint64_t heap_released;   /* bytes of free spans returned to the OS */
+    uint64_t heap_objects;    /* allocated heap objects: mallocs - frees */
+    /* Off-heap memory. */
+    uint64_t stack_inuse;     /* bytes of goroutine stack reservations in use */
+    uint64_t stack_sys;       /* bytes of every stack mapping */
+    uint64_t mspan_inuse;     /* bytes of span structures in use */
+    uint64_t mspan_sys;
+    uint64_t mcache_inuse;    /* bytes of mcache structures in use */
+    uint64_t mcache_sys;
+    uint64_t buck_hash_sys;   /* profiling buckets (always 0) */
+    uint64_t gc_sys;          /* collector metadata: arena maps, bitmaps */
+    uint64_t other_sys;       /* other runtime allocations */
+    /* Collector (filled in by the collector; zero until it runs). */
+    uint64_t next_gc;         /* heap goal of the next cycle */
+    uint64_t last_gc;         /* end of the last cycle, ns since the epoch */
+    uint64_t pause_total_ns;
+    uint64_t pause_ns[256];   /* circular; the latest at [(num_gc + 255) % 256] */
+    uint64_t pause_end[256];  /* ns since the epoch */
+    uint32_t num_gc;
+    uint32_t num_forced_gc;
+    double gc_cpu_fraction;
+    bool enable_gc;
+    bool debug_gc;
+    struct {
+        uint32_t size;
+        uint64_t mallocs;
+        uint64_t frees;
+    } by_size[GORT_NUM_SIZE_CLASSES];
+    /* gort's own. */
+    int64_t goroutines;
+    int32_t threads;
+    int32_t gomaxprocs;
+    uint64_t syscalls;        /* gort_syscall_enter calls so far */
+    uint64_t stacks_guarded, stacks_slab, stacks_custom;   /* stacks in use by kind */
+    uint64_t heap_goal;       /* = next_gc */
+    int64_t memory_limit;     /* INT64_MAX: none */
+    uint64_t last_pause_max_ns;
+    uint64_t assist_cpu_ns, mark_worker_cpu_ns;
+    uint64_t scav_released;   /* bytes the scavenger and gort_free_os_memory released, ever */
+    uint64_t tiny_allocs;     /* allocations that went into tiny blocks */
+    uint64_t large_allocs;    /* objects over 32 KiB allocated, ever */
+    uint64_t large_frees;
+} gort_memstats;
+
+/* Fill *ms.  Sums per-P counters without stopping the world: exact when no
+ * goroutine is allocating or sweeping, otherwise a moment's snapshot that
+ * may be off by the allocations in flight.  Any thread. */
+GORT_API void gort_read_memstats(gort_memstats *ms);
+
 /* ---------------------------------------------------------------------
  * Defer, panic, recover
  *

@@ -1,0 +1,364 @@
+/*
+ * malloc.c - allocation: the mcache fast path, tiny blocks, large objects,
+ * the collector's pointer bits, and the public gort_new/gort_alloc calls.
+ *
+ * A goroutine allocates from its P's mcache.  Nothing else touches that
+ * mcache while the goroutine runs (there is no asynchronous preemption and
+ * the allocator never parks), so the fast path is plain loads and stores:
+ * take the lowest set bit of the span's 64-slot free cache, advance, count.
+ * Threads that are not running a goroutine (an embedder's own threads)
+ * share one mcache under a lock.
+ *
+ * Every scan object also writes its pointer bits in the arena's bitmap
+ * (one bit per word: may hold a heap pointer): all of them for gort_alloc,
+ * the type's pointer fields for gort_new.  Spans are page-aligned, so two
+ * Ps never write the same bitmap word.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "malloc.h"
+#include "panic.h"
+#include "print.h"
+#include "proc.h"
+
+static mspan emptyspan;                 /* a full span with no slots */
+static mcache *foreign_cache;
+static rtlock foreign_lock;
+static pthread_once_t malloc_once = PTHREAD_ONCE_INIT;
+static uint64_t zerobase;               /* the address of zero-size objects */
+
+static void mallocinit_once(void)
+{
+    sizeclasses_init();
+    mheap_init();
+    foreign_cache = mcache_new();
+}
+
+void mallocinit(void)
+{
+    pthread_once(&malloc_once, mallocinit_once);
+}
+
+mcache *mcache_new(void)
+{
+    mcache *c = fixalloc_alloc(&mheap_.cachealloc);
+    if (!c)
+        rt_throw("out of memory allocating an mcache");
+    for (int i = 0; i < NUM_SPC; i++)
+        c->alloc[i] = &emptyspan;
+    return c;
+}
+
+void mcache_release_all(mcache *c)
+{
+    for (int i = 0; i < NUM_SPC; i++) {
+        mspan *s = c->alloc[i];
+        if (s != &emptyspan) {
+            mcentral_uncachespan(&mheap_.central[i], s);
+            c->alloc[i] = &emptyspan;
+        }
+    }
+    c->tiny = 0;
+    c->tinyoffset = 0;
+}
+
+void mcache_release_foreign(void)
+{
+    if (!foreign_cache)
+        return;
+    rtlock_lock(&foreign_lock);
+    mcache_release_all(foreign_cache);
+    rtlock_unlock(&foreign_lock);
+}
+
+mcache *mcache_foreign(void)
+{
+    return foreign_cache;
+}
+
+/* ------------------------------------------------------------------ */
+/* Out of memory                                                        */
+
+static _Noreturn void oom(size_t size)
+{
+    rt_printf("runtime: out of memory: cannot allocate %zu-byte block (%llu in use)\n", size,
+              (unsigned long long)atomic_load(&heapstats.heap_inuse));
+    rt_throw("out of memory allocating %zu bytes", size);
+}
+
+/* ------------------------------------------------------------------ */
+/* Pointer bits                                                         */
+
+/* Set (or clear) the pointer bits of nwords words from addr. */
+static void ptrbits_range(uintptr_t addr, uintptr_t nwords, bool set)
+{
+    while (nwords > 0) {
+        heaparena *ha = arena_of(addr);
+        uintptr_t w = (addr & (ARENA_BYTES - 1)) / 8;
+        uintptr_t left = ARENA_BYTES / 8 - w;
+        uintptr_t n = nwords < left ? nwords : left;
+        uintptr_t i = w, end = w + n;
+        while (i < end) {
+            uintptr_t b = i % 64, k = 64 - b < end - i ? 64 - b : end - i;
+            uint64_t mask = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << b;
+            if (set)
+                ha->ptrbits[i / 64] |= mask;
+            else
+                ha->ptrbits[i / 64] &= ~mask;
+            i += k;
+        }
+        addr += n * 8;
+        nwords -= n;
+    }
+}
+
+static inline void ptrbit_set(uintptr_t addr)
+{
+    heaparena *ha = arena_of(addr);
+    uintptr_t w = (addr & (ARENA_BYTES - 1)) / 8;
+    ha->ptrbits[w / 64] |= (uint64_t)1 << (w % 64);
+}
+
+bool heap_ptrbit(uintptr_t addr)
+{
+    heaparena *ha = arena_of(addr);
+    uintptr_t w = (addr & (ARENA_BYTES - 1)) / 8;
+    return ha && ((ha->ptrbits[w / 64] >> (w % 64)) & 1);
+}
+
+static void heap_setbits(uintptr_t p, uintptr_t elemsize, const gort_type *t, size_t n)
+{
+    if (!t) {
+        ptrbits_range(p, elemsize / 8, true);
+        return;
+    }
+    ptrbits_range(p, elemsize / 8, false);
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t e = p + i * t->size;
+        for (size_t j = 0; j < t->nptrs; j++)
+            ptrbit_set(e + t->ptr_offsets[j]);
+    }
+}
+
+/* A type is checked at each allocation: the loop that sets its bits
+ * would otherwise write outside the object. */
+static void check_type(const char *fn, const gort_type *t)
+{
+    if (!t)
+        gort_panicf("%s: NULL type", fn);
+    for (size_t j = 0; j < t->nptrs; j++) {
+        size_t off = t->ptr_offsets[j];
+        if (off % 8 != 0 || off + 8 > t->size || off + 8 < off)
+            gort_panicf("%s: type %s: pointer field at offset %zu is not an aligned word inside its "
+                        "%zu bytes",
+                        fn, t->name ? t->name : "?", off, t->size);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Small objects                                                        */
+
+/* Next free slot of s from its cache, or 0 when the cache is used up. */
+static inline uintptr_t nextfreefast(mspan *s)
+{
+    uint64_t cache = s->alloccache;
+    if (cache == 0)
+        return 0;
+    unsigned tz = (unsigned)__builtin_ctzll(cache);
+    unsigned idx = s->freeindex + tz;
+    if (idx >= s->nelems)
+        return 0;
+    unsigned next = idx + 1;
+    if (next % 64 == 0 && next != s->nelems)
+        return 0;   /* the cache would need refilling: the slow path does it */
+    s->alloccache = (cache >> tz) >> 1;
+    s->freeindex = (uint16_t)next;
+    atomic_store_explicit(&s->alloccount, atomic_load_explicit(&s->alloccount, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return s->base + idx * s->elemsize;
+}
+
+/* The next free index of s from freeindex on, advancing freeindex and the
+ * cache; nelems when the span is full. */
+static uint16_t nextfreeindex(mspan *s)
+{
+    unsigned idx = s->freeindex, n = s->nelems;
+    if (idx == n)
+        return (uint16_t)n;
+    uint64_t cache = s->alloccache;
+    while (cache == 0) {
+        idx = (idx + 64) & ~63u;
+        if (idx >= n) {
+            s->freeindex = (uint16_t)n;
+            return (uint16_t)n;
+        }
+        cache = ~((const uint64_t *)s->allocbits)[idx / 64];
+    }
+    unsigned tz = (unsigned)__builtin_ctzll(cache);
+    unsigned result = idx + tz;
+    if (result >= n) {
+        s->freeindex = (uint16_t)n;
+        s->alloccache = 0;
+        return (uint16_t)n;
+    }
+    cache = (cache >> tz) >> 1;
+    unsigned next = result + 1;
+    if (next % 64 == 0 && next != n)
+        cache = ~((const uint64_t *)s->allocbits)[next / 64];
+    s->alloccache = cache;
+    s->freeindex = (uint16_t)next;
+    return (uint16_t)result;
+}
+
+/* Slow path: the next slot of class spc, refilling the mcache. */
+static uintptr_t nextfree(mcache *c, uint8_t spc, size_t size)
+{
+    mspan *s = c->alloc[spc];
+    uint16_t idx = nextfreeindex(s);
+    if (idx == s->nelems) {
+        if (s != &emptyspan)
+            mcentral_uncachespan(&mheap_.central[spc], s);
+        c->alloc[spc] = &emptyspan;
+        s = mcentral_cachespan(&mheap_.central[spc]);
+        if (!s)
+            oom(size);
+        c->alloc[spc] = s;
+        idx = nextfreeindex(s);
+        gort_assert(idx < s->nelems);
+    }
+    atomic_store_explicit(&s->alloccount, atomic_load_explicit(&s->alloccount, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return s->base + (uintptr_t)idx * s->elemsize;
+}
+
+static inline void count(_Atomic uint64_t *ctr, uint64_t n)
+{
+    atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+static void *alloc_small(mcache *c, size_t size, const gort_type *t, size_t n, bool scan)
+{
+    uint8_t cls = size_to_class(size);
+    uint8_t spc = (uint8_t)(cls << 1 | !scan);
+    mspan *s = c->alloc[spc];
+    uintptr_t p = nextfreefast(s);
+    if (!p) {
+        p = nextfree(c, spc, size);
+        s = c->alloc[spc];
+    }
+    uintptr_t elemsize = s->elemsize;
+    if (s->needzero)
+        memset((void *)p, 0, elemsize);
+    if (scan)
+        heap_setbits(p, elemsize, t, n);
+    count(&c->nmalloc[cls], 1);
+    return (void *)p;
+}
+
+/* Pointer-free objects under 16 bytes share 16-byte blocks.  A block is
+ * freed when nothing points into any of its objects. */
+static void *alloc_tiny(mcache *c, size_t size)
+{
+    uintptr_t off = c->tinyoffset;
+    if ((size & 7) == 0)
+        off = (off + 7) & ~(uintptr_t)7;
+    else if ((size & 3) == 0)
+        off = (off + 3) & ~(uintptr_t)3;
+    else if ((size & 1) == 0)
+        off = (off + 1) & ~(uintptr_t)1;
+    if (c->tiny && off + size <= TINY_SIZE) {
+        c->tinyoffset = off + size;
+        count(&c->tinyallocs, 1);
+        return (void *)(c->tiny + off);
+    }
+    uint8_t *p = alloc_small(c, TINY_SIZE, NULL, 0, false);
+    /* Keep whichever block has more room left. */
+    if (size < c->tinyoffset || c->tiny == 0) {
+        c->tiny = (uintptr_t)p;
+        c->tinyoffset = size;
+    }
+    return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* Large objects                                                        */
+
+static void *alloc_large(mcache *c, size_t size, const gort_type *t, size_t n, bool scan)
+{
+    if (size > heap_max_bytes || size + PAGE_SIZE < size)
+        oom(size);
+    uintptr_t npages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
+    mspan *s = mheap_alloc(npages, (uint8_t)!scan, true);
+    if (!s)
+        oom(size);
+    if (s->needzero)
+        memset((void *)s->base, 0, npages * PAGE_SIZE);
+    if (scan)
+        heap_setbits(s->base, s->elemsize, t, n);
+    s->freeindex = 1;
+    s->alloccache = 0;
+    atomic_store_explicit(&s->alloccount, 1, memory_order_release);
+    count(&c->nmalloc[0], 1);
+    count(&c->largebytes, npages * PAGE_SIZE);
+    return (void *)s->base;
+}
+
+/* ------------------------------------------------------------------ */
+/* Entry points                                                         */
+
+void *mallocgc(size_t size, const gort_type *t, size_t n, bool scan)
+{
+    if (size == 0)
+        return &zerobase;
+    g_t *gp = getg();
+    p_t *pp = gp ? gp->m->p : NULL;
+    if (__builtin_expect(pp != NULL && pp->mcache != NULL, 1)) {
+        mcache *c = pp->mcache;
+        if (size > MAX_SMALL_SIZE)
+            return alloc_large(c, size, t, n, scan);
+        if (!scan && size < TINY_SIZE)
+            return alloc_tiny(c, size);
+        return alloc_small(c, size, t, n, scan);
+    }
+    /* Not on a P: an embedder's thread, or before the runtime starts. */
+    mallocinit();
+    rtlock_lock(&foreign_lock);
+    mcache *c = foreign_cache;
+    void *p;
+    if (size > MAX_SMALL_SIZE)
+        p = alloc_large(c, size, t, n, scan);
+    else if (!scan && size < TINY_SIZE)
+        p = alloc_tiny(c, size);
+    else
+        p = alloc_small(c, size, t, n, scan);
+    rtlock_unlock(&foreign_lock);
+    return p;
+}
+
+void *gort_new(const gort_type *t)
+{
+    check_type("gort_new", t);
+    return mallocgc(t->size, t->nptrs ? t : NULL, 1, t->nptrs != 0);
+}
+
+void *gort_new_array(const gort_type *t, size_t n)
+{
+    check_type("gort_new_array", t);
+    size_t size;
+    if (__builtin_mul_overflow(t->size, n, &size))
+        gort_panicf("gort_new_array: %zu elements of %zu bytes overflow the address space", n, t->size);
+    return mallocgc(size, t->nptrs ? t : NULL, n, t->nptrs != 0);
+}
+
+void *gort_alloc(size_t size)
+{
+    /* Words are scanned, so the tail of a partial word is a word too. */
+    return mallocgc(size, NULL, 1, true);
+}
+
+void *gort_alloc_noscan(size_t size)
+{
+    return mallocgc(size, NULL, 1, false);
+}

@@ -1,0 +1,736 @@
+/*
+ * mheap.c - the page heap: arenas, the page allocator, span structures and
+ * the release of free pages to the operating system.
+ *
+ * Arenas are 64 MiB of address space, mapped read-write without a swap
+ * reservation when the heap first reaches them (so they cost nothing until
+ * touched) and asked for at increasing addresses so that neighbouring
+ * arenas usually touch and their free runs coalesce.  Each arena has a
+ * heaparena record outside the heap: its page->span map, a bit per page
+ * for "returned to the OS" and "may hold old bytes", and the collector's
+ * pointer bitmap.  The heap grows into the current arena a megabyte (or
+ * the request) at a time; fresh pages count as released, since the kernel
+ * has not backed them yet.
+ *
+ * Free runs of pages are spans in a treap keyed by (pages, address): an
+ * allocation takes the smallest run that fits, lowest address first, in
+ * O(log n) expected time, and a freed span merges with the free runs on
+ * either side, found in O(1) through the page map (a free span maps its
+ * first and last page).  Whether a page needs zeroing or was released is
+ * kept per page, so merging and splitting never lose it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "debugvars.h"
+#include "malloc.h"
+#include "print.h"
+#include "proc.h"
+
+mheap mheap_;
+heaparena **arena_index;
+struct heapstats heapstats;
+
+/* Span structures not in use, under mheap.lock. */
+static mspan *spanfree;
+static uint32_t treap_seed = 2463534242u;
+
+/* ------------------------------------------------------------------ */
+/* OS memory                                                           */
+
+static void *sys_map(size_t n, _Atomic uint64_t *stat)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (stat)
+        atomic_fetch_add_explicit(stat, n, memory_order_relaxed);
+    return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixed-size allocators                                               */
+
+void fixalloc_init(fixalloc *f, size_t size, _Atomic uint64_t *sys)
+{
+    f->size = (size + 15) & ~(size_t)15;
+    f->sys = sys;
+}
+
+void *fixalloc_alloc(fixalloc *f)
+{
+    rtlock_lock(&f->lock);
+    void *p = f->list;
+    if (p) {
+        f->list = *(void **)p;
+        memset(p, 0, f->size);
+    } else {
+        if (f->chunk == NULL || (size_t)(f->chunkend - f->chunk) < f->size) {
+            size_t n = 256 * 1024;
+            char *c = sys_map(n, f->sys);
+            if (!c) {
+                rtlock_unlock(&f->lock);
+                return NULL;
+            }
+            f->chunk = c;
+            f->chunkend = c + n;
+        }
+        p = f->chunk;
+        f->chunk += f->size;
+    }
+    atomic_store_explicit(&f->inuse, atomic_load_explicit(&f->inuse, memory_order_relaxed) + f->size,
+                          memory_order_relaxed);
+    rtlock_unlock(&f->lock);
+    return p;
+}
+
+void fixalloc_free(fixalloc *f, void *p)
+{
+    rtlock_lock(&f->lock);
+    *(void **)p = f->list;
+    f->list = p;
+    atomic_store_explicit(&f->inuse, atomic_load_explicit(&f->inuse, memory_order_relaxed) - f->size,
+                          memory_order_relaxed);
+    rtlock_unlock(&f->lock);
+}
+
+/* Allocation and mark bitmaps: one fixalloc per power-of-two size, 8 to
+ * 128 bytes (64 to 1024 objects). */
+static fixalloc gcbitsalloc[5];
+
+static int gcbits_bucket(uint16_t nelems)
+{
+    int b = 0;
+    while ((64u << b) < nelems)
+        b++;
+    return b;
+}
+
+uint8_t *gcbits_alloc(uint16_t nelems)
+{
+    uint8_t *p = fixalloc_alloc(&gcbitsalloc[gcbits_bucket(nelems)]);
+    if (!p)
+        rt_throw("out of memory allocating heap bitmaps");
+    return p;
+}
+
+void gcbits_free(uint8_t *bits, uint16_t nelems)
+{
+    fixalloc_free(&gcbitsalloc[gcbits_bucket(nelems)], bits);
+}
+
+/* ------------------------------------------------------------------ */
+/* Span lists                                                           */
+
+void spanlist_insert(spanlist *l, mspan *s)
+{
+    gort_assert(s->list == NULL);
+    s->prev = NULL;
+    s->next = l->first;
+    if (l->first)
+        l->first->prev = s;
+    else
+        l->last = s;
+    l->first = s;
+    s->list = l;
+}
+
+void spanlist_remove(spanlist *l, mspan *s)
+{
+    gort_assert(s->list == l);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        l->first = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        l->last = s->prev;
+    s->next = s->prev = NULL;
+    s->list = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Per-page bits                                                        */
+
+static inline uintptr_t page_index(uintptr_t p)
+{
+    return (p & (ARENA_BYTES - 1)) >> PAGE_SHIFT;
+}
+
+static inline void setspan(uintptr_t p, mspan *s)
+{
+    __atomic_store_n(&arena_of(p)->spans[page_index(p)], s, __ATOMIC_RELEASE);
+}
+
+static inline mspan *getspan(uintptr_t p)
+{
+    heaparena *ha = arena_of(p);
+    return ha ? __atomic_load_n(&ha->spans[page_index(p)], __ATOMIC_RELAXED) : NULL;
+}
+
+/* Apply fn to each arena-local piece of the page bitmap for [base, base +
+ * npages pages): bits[word], with mask, for the pages of the range. */
+enum { BITS_SET, BITS_CLEAR, BITS_COUNT };
+
+static uintptr_t pagebits(uintptr_t base, uintptr_t npages, size_t field, int op)
+{
+    uintptr_t count = 0;
+    while (npages > 0) {
+        heaparena *ha = arena_of(base);
+        uint64_t *bits = (uint64_t *)((char *)ha + field);
+        uintptr_t i = page_index(base);
+        uintptr_t n = ARENA_PAGES - i < npages ? ARENA_PAGES - i : npages;
+        for (uintptr_t j = i; j < i + n;) {
+            uintptr_t w = j / 64, b = j % 64;
+            uintptr_t k = 64 - b < i + n - j ? 64 - b : i + n - j;
+            uint64_t mask = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << b;
+            if (op == BITS_SET)
+                bits[w] |= mask;
+            else if (op == BITS_CLEAR)
+                bits[w] &= ~mask;
+            else
+                count += (uintptr_t)__builtin_popcountll(bits[w] & mask);
+            j += k;
+        }
+        base += n * PAGE_SIZE;
+        npages -= n;
+    }
+    return count;
+}
+
+#define RELEASED offsetof(heaparena, released)
+#define DIRTY offsetof(heaparena, dirty)
+
+static bool pagebit(uintptr_t p, size_t field)
+{
+    uint64_t *bits = (uint64_t *)((char *)arena_of(p) + field);
+    uintptr_t i = page_index(p);
+    return (bits[i / 64] >> (i % 64)) & 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Span structures                                                      */
+
+static mspan *span_new(void)
+{
+    mspan *s = spanfree;
+    if (s) {
+        spanfree = s->next;
+        memset(s, 0, sizeof *s);
+        atomic_store_explicit(&mheap_.spanalloc.inuse,
+                              atomic_load_explicit(&mheap_.spanalloc.inuse, memory_order_relaxed) +
+                                  mheap_.spanalloc.size,
+                              memory_order_relaxed);
+        return s;
+    }
+    return fixalloc_alloc(&mheap_.spanalloc);
+}
+
+static void span_dispose(mspan *s)
+{
+    atomic_store_explicit(&s->state, MSPAN_DEAD, memory_order_release);
+    s->next = spanfree;
+    spanfree = s;
+    atomic_store_explicit(&mheap_.spanalloc.inuse,
+                          atomic_load_explicit(&mheap_.spanalloc.inuse, memory_order_relaxed) -
+                              mheap_.spanalloc.size,
+                          memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ */
+/* The treap of free spans, keyed by (npages, base).  mheap.lock held.   */
+
+static bool tless(const mspan *a, const mspan *b)
+{
+    return a->npages < b->npages || (a->npages == b->npages && a->base < b->base);
+}
+
+static void trotate_up(mspan *x)
+{
+    mspan *p = x->tparent, *g = p->tparent;
+    if (p->tleft == x) {
+        p->tleft = x->tright;
+        if (x->tright)
+            x->tright->tparent = p;
+        x->tright = p;
+    } else {
+        p->tright = x->tleft;
+        if (x->tleft)
+            x->tleft->tparent = p;
+        x->tleft = p;
+    }
+    p->tparent = x;
+    x->tparent = g;
+    if (!g)
+        mheap_.free_root = x;
+    else if (g->tleft == p)
+        g->tleft = x;
+    else
+        g->tright = x;
+}
+
+static void treap_insert(mspan *s)
+{
+    treap_seed ^= treap_seed << 13;
+    treap_seed ^= treap_seed >> 17;
+    treap_seed ^= treap_seed << 5;
+    s->treepri = (uint16_t)treap_seed;
+    s->tleft = s->tright = s->tparent = NULL;
+    mspan **link = &mheap_.free_root, *parent = NULL;
+    while (*link) {
+        parent = *link;
+        link = tless(s, parent) ? &parent->tleft : &parent->tright;
+    }
+    *link = s;
+    s->tparent = parent;
+    while (s->tparent && s->tparent->treepri > s->treepri)
+        trotate_up(s);
+}
+
+static void treap_remove(mspan *s)
+{
+    /* Rotate s down until it is a leaf, then cut it off. */
+    while (s->tleft || s->tright) {
+        mspan *c;
+        if (!s->tleft)
+            c = s->tright;
+        else if (!s->tright)
+            c = s->tleft;
+        else
+            c = s->tleft->treepri < s->tright->treepri ? s->tleft : s->tright;
+        trotate_up(c);
+    }
+    if (!s->tparent)
+        mheap_.free_root = NULL;
+    else if (s->tparent->tleft == s)
+        s->tparent->tleft = NULL;
+    else
+        s->tparent->tright = NULL;
+    s->tparent = NULL;
+}
+
+/* The smallest free span of at least npages pages (lowest address among
+ * equals), or NULL. */
+static mspan *treap_find(uintptr_t npages)
+{
+    mspan *t = mheap_.free_root, *best = NULL;
+    while (t) {
+        if (t->npages >= npages) {
+            best = t;
+            t = t->tleft;
+        } else {
+            t = t->tright;
+        }
+    }
+    return best;
+}
+
+static void free_counts(mspan *t, size_t *runs, uintptr_t *pages)
+{
+    if (!t)
+        return;
+    (*runs)++;
+    *pages += t->npages;
+    free_counts(t->tleft, runs, pages);
+    free_counts(t->tright, runs, pages);
+}
+
+size_t heap_free_runs(uintptr_t *pages)
+{
+    size_t runs = 0;
+    uintptr_t n = 0;
+    rtlock_lock(&mheap_.lock);
+    free_counts(mheap_.free_root, &runs, &n);
+    rtlock_unlock(&mheap_.lock);
+    if (pages)
+        *pages = n;
+    return runs;
+}
+
+/* ------------------------------------------------------------------ */
+/* Free spans                                                           */
+
+/* Make s, whose pages are set up (bits), a free span: merge it with free
+ * neighbours and insert it.  mheap.lock held. */
+static void free_insert(mspan *s, int64_t now)
+{
+    atomic_store_explicit(&s->state, MSPAN_FREE, memory_order_release);
+    s->unusedsince = now;
+    uintptr_t end = s->base + s->npages * PAGE_SIZE;
+    mspan *t = getspan(s->base - 1);
+    if (t && atomic_load_explicit(&t->state, memory_order_relaxed) == MSPAN_FREE &&
+        t->base + t->npages * PAGE_SIZE == s->base) {
+        treap_remove(t);
+        if (t->scavlisted) {
+            spanlist_remove(&mheap_.unscav, t);
+            t->scavlisted = false;
+            if (!s->scavlisted) {
+                /* s joins the list below (its pages are checked there). */
+                s->scavlisted = true;
+                spanlist_insert(&mheap_.unscav, s);
+            }
+        }
+        s->base = t->base;
+        s->npages += t->npages;
+        if (t->unusedsince > s->unusedsince)
+            s->unusedsince = t->unusedsince;
+        span_dispose(t);
+    }
+    t = getspan(end);
+    if (t && atomic_load_explicit(&t->state, memory_order_relaxed) == MSPAN_FREE && t->base == end) {
+        treap_remove(t);
+        if (t->scavlisted) {
+            spanlist_remove(&mheap_.unscav, t);
+            t->scavlisted = false;
+            if (!s->scavlisted) {
+                s->scavlisted = true;
+                spanlist_insert(&mheap_.unscav, s);
+            }
+        }
+        s->npages += t->npages;
+        if (t->unusedsince > s->unusedsince)
+            s->unusedsince = t->unusedsince;
+        span_dispose(t);
+    }
+    setspan(s->base, s);
+    setspan(s->base + (s->npages - 1) * PAGE_SIZE, s);
+    treap_insert(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Growing                                                              */
+
+/* Reserve n bytes (a multiple of ARENA_BYTES) of arena address space,
+ * ARENA_BYTES-aligned, preferably at mheap.arena_hint. */
+static uintptr_t arena_reserve(uintptr_t n)
+{
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    void *p = mmap((void *)mheap_.arena_hint, n, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p != MAP_FAILED && (uintptr_t)p == mheap_.arena_hint)
+        return (uintptr_t)p;
+    if (p != MAP_FAILED)
+        munmap(p, n);   /* an old kernel ignored MAP_FIXED_NOREPLACE */
+    /* Anywhere, aligned: map one arena more and trim. */
+    if (n + ARENA_BYTES < n)
+        return 0;
+    p = mmap(NULL, n + ARENA_BYTES, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    uintptr_t start = ((uintptr_t)p + ARENA_BYTES - 1) & ~(ARENA_BYTES - 1);
+    if (start > (uintptr_t)p)
+        munmap(p, start - (uintptr_t)p);
+    uintptr_t tail = (uintptr_t)p + n + ARENA_BYTES - (start + n);
+    if (tail)
+        munmap((void *)(start + n), tail);
+    return start;
+}
+
+static bool arena_add(uintptr_t base, uintptr_t n)
+{
+    for (uintptr_t a = base; a < base + n; a += ARENA_BYTES) {
+        if ((a >> ARENA_SHIFT) >= ARENA_L1_ENTRIES)
+            return false;
+        heaparena *ha = sys_map(sizeof(heaparena), &heapstats.gc_sys);
+        if (!ha)
+            return false;
+        __atomic_store_n(&arena_index[a >> ARENA_SHIFT], ha, __ATOMIC_RELEASE);
+    }
+    return true;
+}
+
+/* Add at least npages pages to the free heap.  mheap.lock held. */
+static bool heap_grow(uintptr_t npages)
+{
+    uintptr_t need = npages * PAGE_SIZE;
+    if (need / PAGE_SIZE != npages)
+        return false;
+    if (mheap_.curend - mheap_.cur < need) {
+        uintptr_t n = (need + ARENA_BYTES - 1) & ~(ARENA_BYTES - 1);
+        if (n < need)
+            return false;
+        uintptr_t base = arena_reserve(n);
+        if (!base)
+            return false;
+        if (!arena_add(base, n)) {
+            munmap((void *)base, n);
+            return false;
+        }
+        mheap_.arena_hint = base + n;
+        if (base == mheap_.curend) {
+            mheap_.curend += n;
+        } else {
+            /* Not contiguous: the rest of the old arena becomes free pages
+             * now (they would be lost otherwise). */
+            if (mheap_.curend > mheap_.cur) {
+                uintptr_t left = (mheap_.curend - mheap_.cur) / PAGE_SIZE;
+                mspan *s = span_new();
+                if (!s)
+                    return false;
+                s->base = mheap_.cur;
+                s->npages = left;
+                pagebits(s->base, left, RELEASED, BITS_SET);
+                atomic_fetch_add_explicit(&heapstats.heap_sys, left * PAGE_SIZE, memory_order_relaxed);
+                atomic_fetch_add_explicit(&heapstats.heap_released, left * PAGE_SIZE, memory_order_relaxed);
+                free_insert(s, 0);
+            }
+            mheap_.cur = base;
+            mheap_.curend = base + n;
+        }
+    }
+    /* A megabyte at a time, so that small programs stay small. */
+    uintptr_t grow = need < ((uintptr_t)1 << 20) ? (uintptr_t)1 << 20 : need;
+    if (grow > mheap_.curend - mheap_.cur)
+        grow = mheap_.curend - mheap_.cur;
+    mspan *s = span_new();
+    if (!s)
+        return false;
+    s->base = mheap_.cur;
+    s->npages = grow / PAGE_SIZE;
+    mheap_.cur += grow;
+    /* Fresh pages are not backed yet: released, and zero. */
+    pagebits(s->base, s->npages, RELEASED, BITS_SET);
+    atomic_fetch_add_explicit(&heapstats.heap_sys, grow, memory_order_relaxed);
+    atomic_fetch_add_explicit(&heapstats.heap_released, grow, memory_order_relaxed);
+    free_insert(s, 0);
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Allocating and freeing spans                                        */
+
+void mheap_init_span(mspan *s, uint8_t spc, bool zeroed_bits)
+{
+    (void)zeroed_bits;
+    uint8_t c = spc_class(spc);
+    s->spc = spc;
+    if (c == 0) {
+        s->elemsize = s->npages * PAGE_SIZE;
+        s->nelems = 1;
+    } else {
+        s->elemsize = class_info[c].size;
+        s->nelems = class_info[c].nobj;
+    }
+    s->limit = s->base + s->elemsize * s->nelems;
+    s->freeindex = 0;
+    atomic_store_explicit(&s->alloccount, 0, memory_order_relaxed);
+    s->alloccache = ~(uint64_t)0;
+    s->allocbits = gcbits_alloc(s->nelems);
+    s->gcmarkbits = gcbits_alloc(s->nelems);
+}
+
+mspan *mheap_alloc(uintptr_t npages, uint8_t spc, bool large)
+{
+    (void)large;
+    if (!atomic_load_explicit(&mheap_.sweepdone, memory_order_acquire))
+        sweep_reclaim(npages);
+    rtlock_lock(&mheap_.lock);
+    mspan *s = treap_find(npages);
+    if (!s) {
+        if (!heap_grow(npages)) {
+            rtlock_unlock(&mheap_.lock);
+            return NULL;
+        }
+        s = treap_find(npages);
+        gort_assert(s != NULL);
+    }
+    treap_remove(s);
+    if (s->scavlisted) {
+        spanlist_remove(&mheap_.unscav, s);
+        s->scavlisted = false;
+    }
+    if (s->npages > npages) {
+        mspan *rest = span_new();
+        if (!rest) {
+            free_insert(s, s->unusedsince);
+            rtlock_unlock(&mheap_.lock);
+            return NULL;
+        }
+        rest->base = s->base + npages * PAGE_SIZE;
+        rest->npages = s->npages - npages;
+        s->npages = npages;
+        /* The rest may still hold unreleased pages. */
+        if (pagebits(rest->base, rest->npages, RELEASED, BITS_COUNT) < rest->npages) {
+            rest->scavlisted = true;
+            spanlist_insert(&mheap_.unscav, rest);
+        }
+        atomic_store_explicit(&rest->state, MSPAN_FREE, memory_order_relaxed);
+        rest->unusedsince = s->unusedsince;
+        setspan(rest->base, rest);
+        setspan(rest->base + (rest->npages - 1) * PAGE_SIZE, rest);
+        treap_insert(rest);
+    }
+    uintptr_t released = pagebits(s->base, s->npages, RELEASED, BITS_COUNT);
+    if (released) {
+        pagebits(s->base, s->npages, RELEASED, BITS_CLEAR);
+        atomic_fetch_sub_explicit(&heapstats.heap_released, released * PAGE_SIZE, memory_order_relaxed);
+    }
+    s->needzero = pagebits(s->base, s->npages, DIRTY, BITS_COUNT) != 0;
+    pagebits(s->base, s->npages, DIRTY, BITS_CLEAR);
+    mheap_init_span(s, spc, true);
+    atomic_store_explicit(&s->sweepgen, atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed),
+                          memory_order_relaxed);
+    for (uintptr_t i = 0; i < npages; i++)
+        setspan(s->base + i * PAGE_SIZE, s);
+    atomic_fetch_add_explicit(&heapstats.heap_inuse, npages * PAGE_SIZE, memory_order_relaxed);
+    atomic_store_explicit(&s->state, MSPAN_INUSE, memory_order_release);
+    rtlock_unlock(&mheap_.lock);
+    sweepbuf_push_swept(s);
+    return s;
+}
+
+void mheap_free(mspan *s)
+{
+    uint16_t nelems = s->nelems;
+    uint8_t *ab = s->allocbits, *mb = s->gcmarkbits;
+    s->allocbits = s->gcmarkbits = NULL;
+    gcbits_free(ab, nelems);
+    gcbits_free(mb, nelems);
+    int64_t now = gort_nanotime();
+    rtlock_lock(&mheap_.lock);
+    atomic_fetch_sub_explicit(&heapstats.heap_inuse, s->npages * PAGE_SIZE, memory_order_relaxed);
+    pagebits(s->base, s->npages, DIRTY, BITS_SET);
+    s->spc = 0;
+    s->nelems = 0;
+    s->scavlisted = true;
+    spanlist_insert(&mheap_.unscav, s);
+    free_insert(s, now);
+    rtlock_unlock(&mheap_.lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Releasing free pages                                                 */
+
+/* The collector's pointer bitmap of a released range goes too, a bitmap
+ * page (4 KiB, 256 KiB of heap) at a time when all of its heap is free and
+ * released. */
+static void release_ptrbits(uintptr_t base, uintptr_t end)
+{
+    const uintptr_t span = 4096 * 64;   /* heap bytes per bitmap page */
+    for (uintptr_t a = (base + span - 1) & ~(span - 1); a + span <= end; a += span) {
+        heaparena *ha = arena_of(a);
+        uint64_t *w = &ha->ptrbits[(a & (ARENA_BYTES - 1)) / 8 / 64];
+        madvise(w, 4096, MADV_DONTNEED);
+    }
+}
+
+/* Release up to maxpages unreleased pages of free span s, starting at its
+ * first unreleased page.  mheap.lock held.  Returns pages released. */
+static uintptr_t release_some(mspan *s, uintptr_t maxpages)
+{
+    uintptr_t end = s->base + s->npages * PAGE_SIZE;
+    uintptr_t a = s->base;
+    while (a < end && pagebit(a, RELEASED))
+        a += PAGE_SIZE;
+    if (a == end)
+        return 0;
+    uintptr_t b = a;
+    while (b < end && !pagebit(b, RELEASED) && (b - a) / PAGE_SIZE < maxpages)
+        b += PAGE_SIZE;
+    uintptr_t n = (b - a) / PAGE_SIZE;
+    int advice = debug.madvdontneed ? MADV_DONTNEED : MADV_FREE;
+    if (madvise((void *)a, b - a, advice) != 0 && advice == MADV_FREE)
+        madvise((void *)a, b - a, MADV_DONTNEED);   /* kernel without MADV_FREE */
+    pagebits(a, n, RELEASED, BITS_SET);
+    if (advice == MADV_DONTNEED) {
+        pagebits(a, n, DIRTY, BITS_CLEAR);
+        /* Widen to the whole free span for the bitmap pages. */
+        uintptr_t lo = a, hi = b;
+        while (lo > s->base && pagebit(lo - PAGE_SIZE, RELEASED))
+            lo -= PAGE_SIZE;
+        while (hi < end && pagebit(hi, RELEASED))
+            hi += PAGE_SIZE;
+        release_ptrbits(lo, hi);
+    }
+    atomic_fetch_add_explicit(&heapstats.heap_released, n * PAGE_SIZE, memory_order_relaxed);
+    atomic_fetch_add_explicit(&heapstats.scav_released_total, n * PAGE_SIZE, memory_order_relaxed);
+    return n;
+}
+
+uint64_t mheap_scavenge(uint64_t nbytes, int64_t olderthan)
+{
+    uint64_t released = 0;
+    /* The lock is dropped between steps of at most 1 MiB, so that
+     * allocation goes on while a large release runs. */
+    const uintptr_t step = ((uintptr_t)1 << 20) / PAGE_SIZE;
+    for (;;) {
+        rtlock_lock(&mheap_.lock);
+        mspan *s = mheap_.unscav.first;
+        while (s && s->unusedsince > olderthan)
+            s = s->next;
+        if (!s || released >= nbytes) {
+            rtlock_unlock(&mheap_.lock);
+            return released;
+        }
+        uint64_t want = (nbytes - released + PAGE_SIZE - 1) / PAGE_SIZE;
+        if (want < SCAV_CHUNK_PAGES)
+            want = SCAV_CHUNK_PAGES;
+        uintptr_t n = release_some(s, want < step ? want : step);
+        if (pagebits(s->base, s->npages, RELEASED, BITS_COUNT) == s->npages) {
+            spanlist_remove(&mheap_.unscav, s);
+            s->scavlisted = false;
+        }
+        rtlock_unlock(&mheap_.lock);
+        released += n * PAGE_SIZE;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Lookups                                                              */
+
+uintptr_t heap_object_base(uintptr_t p, mspan **spanp, uintptr_t *sizep)
+{
+    mspan *s = span_of_heap(p);
+    if (!s)
+        return 0;
+    uintptr_t base;
+    uint32_t idx;
+    if (spc_class(s->spc) == 0) {
+        base = s->base;
+        idx = 0;
+    } else {
+        if (p >= s->limit)
+            return 0;
+        idx = class_objindex(spc_class(s->spc), p - s->base);
+        base = s->base + idx * s->elemsize;
+    }
+    if (idx >= s->freeindex && !((s->allocbits[idx / 8] >> (idx % 8)) & 1))
+        return 0;
+    if (spanp)
+        *spanp = s;
+    if (sizep)
+        *sizep = s->elemsize;
+    return base;
+}
+
+/* ------------------------------------------------------------------ */
+/* Start                                                                */
+
+uint64_t heap_max_bytes;
+
+void mheap_init(void)
+{
+    arena_index = sys_map(ARENA_L1_ENTRIES * sizeof(heaparena *), NULL);
+    if (!arena_index)
+        rt_throw("out of memory reserving the heap's arena index");
+    fixalloc_init(&mheap_.spanalloc, sizeof(mspan), &heapstats.mspan_sys);
+    fixalloc_init(&mheap_.cachealloc, sizeof(mcache), &heapstats.mcache_sys);
+    for (int b = 0; b < 5; b++)
+        fixalloc_init(&gcbitsalloc[b], (size_t)8 << b, &heapstats.gc_sys);
+    for (int i = 0; i < NUM_SPC; i++)
+        mheap_.central[i].spc = (uint8_t)i;
+    /* Arenas from 0xc000000000 up, as Go does: easy to recognise. */
+    mheap_.arena_hint = (uintptr_t)0xc0 << 32;
+    atomic_store_explicit(&mheap_.sweepgen, 2, memory_order_relaxed);
+    atomic_store_explicit(&mheap_.sweepdone, 1, memory_order_relaxed);
+    /* No single allocation can be larger than RAM and swap together. */
+    struct sysinfo si;
+    if (sysinfo(&si) == 0)
+        heap_max_bytes = ((uint64_t)si.totalram + si.totalswap) * si.mem_unit;
+    if (heap_max_bytes == 0)
+        heap_max_bytes = (uint64_t)1 << 40;
+}

@@ -1,0 +1,154 @@
+/*
+ * scavenge.c - returning free heap memory to the operating system.
+ *
+ * Three paths release free pages (mheap_scavenge, in at most 1 MiB steps so
+ * that allocation goes on in between):
+ *   - the background scavenger goroutine keeps retained memory (heap bytes
+ *     not released) near a goal, 10 % over the heap goal.  It works in
+ *     bursts of at least 1 ms, 64 KiB at a time, then sleeps 99 times as
+ *     long as it worked: about 1 % of one CPU.  With nothing to do it
+ *     parks, and a sweep that finishes or sysmon wakes it;
+ *   - sysmon's periodic pass, every 2.5 minutes, releases the spans that
+ *     have been free for more than 5 minutes (GODEBUG=scavenge=1: every
+ *     10 ms, spans free for 20 ms), and prints the scvg lines with
+ *     gctrace=1;
+ *   - gort_free_os_memory releases every free page at once.
+ * Release is madvise(MADV_DONTNEED), or MADV_FREE with
+ * GODEBUG=madvdontneed=0.  A released page is reused with no system call:
+ * the kernel backs it again on first touch.
+ */
+#include <stdint.h>
+
+#include "debugvars.h"
+#include "malloc.h"
+#include "print.h"
+#include "proc.h"
+#include "sema.h"
+
+enum {
+    SCAV_PERCENT = 1,                          /* of one CPU */
+};
+static const int64_t scav_burst_ns = 1000000;  /* at least 1 ms per burst */
+
+static _Atomic uint32_t scav_sema;
+static _Atomic bool scav_parked;
+static _Atomic bool scav_started;
+static int64_t periodic_last;                  /* sysmon only */
+
+uint64_t heap_goal(void)
+{
+    /* The collector's pacer will set it; until then, its minimum. */
+    return (uint64_t)4 << 20;
+}
+
+uint64_t heap_retained(void)
+{
+    return atomic_load_explicit(&heapstats.heap_sys, memory_order_relaxed) -
+           atomic_load_explicit(&heapstats.heap_released, memory_order_relaxed);
+}
+
+static uint64_t retained_goal(void)
+{
+    return heap_goal() + heap_goal() / 10;
+}
+
+static bool want_release(void)
+{
+    uint64_t r = heap_retained(), goal = retained_goal();
+    return r > goal && atomic_load_explicit(&heapstats.heap_sys, memory_order_relaxed) -
+                               atomic_load_explicit(&heapstats.heap_inuse, memory_order_relaxed) -
+                               atomic_load_explicit(&heapstats.heap_released, memory_order_relaxed) >
+                           0;
+}
+
+static void scavenger(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        while (want_release()) {
+            int64_t t0 = gort_nanotime(), elapsed;
+            uint64_t got = 0, r;
+            do {
+                uint64_t over = heap_retained() - retained_goal();
+                uint64_t chunk = SCAV_CHUNK_PAGES * PAGE_SIZE;
+                r = mheap_scavenge(over < chunk ? over : chunk, INT64_MAX);
+                got += r;
+                elapsed = gort_nanotime() - t0;
+            } while (r > 0 && elapsed < scav_burst_ns && want_release());
+            if (got == 0)
+                break;
+            gort_sleep(elapsed * (100 / SCAV_PERCENT - 1));
+        }
+        atomic_store_explicit(&scav_parked, true, memory_order_seq_cst);
+        if (want_release() && atomic_exchange_explicit(&scav_parked, false, memory_order_seq_cst))
+            continue;
+        semacquire(&scav_sema, WR_GC_SCAVENGE_WAIT);
+    }
+}
+
+void scavenger_start(void)
+{
+    int err = newproc(scavenger, NULL, 0, "runtime/scavenger", true, NULL, NULL);
+    if (err)
+        rt_throw("cannot start the scavenger: error %d", err);
+    atomic_store_explicit(&scav_started, true, memory_order_release);
+}
+
+void scavenger_wake(void)
+{
+    if (!atomic_load_explicit(&scav_started, memory_order_acquire) || !want_release())
+        return;
+    if (atomic_exchange_explicit(&scav_parked, false, memory_order_seq_cst))
+        semrelease(&scav_sema);
+}
+
+/* The scvg trace lines (gctrace=1), in the seeds' format. */
+static void scvg_trace(int64_t n, uint64_t released)
+{
+    if (!debug.gctrace)
+        return;
+    uint64_t sys = atomic_load_explicit(&heapstats.heap_sys, memory_order_relaxed);
+    uint64_t inuse = atomic_load_explicit(&heapstats.heap_inuse, memory_order_relaxed);
+    uint64_t rel = atomic_load_explicit(&heapstats.heap_released, memory_order_relaxed);
+    if (released)
+        rt_printf("scvg%lld: %llu MB released\n", (long long)n, (unsigned long long)(released >> 20));
+    rt_printf("scvg%lld: inuse: %llu, idle: %llu, sys: %llu, released: %llu, consumed: %llu (MB)\n",
+              (long long)n, (unsigned long long)(inuse >> 20), (unsigned long long)((sys - inuse) >> 20),
+              (unsigned long long)(sys >> 20), (unsigned long long)(rel >> 20),
+              (unsigned long long)((sys - rel) >> 20));
+}
+
+/* Spans free this long are released by the periodic pass, which runs
+ * every half of it. */
+static int64_t scavenge_limit(void)
+{
+    return debug.scavenge ? 20 * GORT_MS : 5 * 60 * GORT_S;
+}
+
+int64_t scavenger_period(void)
+{
+    return scavenge_limit() / 2;
+}
+
+void scavenger_periodic(int64_t now)
+{
+    int64_t limit = scavenge_limit();
+    if (periodic_last == 0)
+        periodic_last = now;
+    if (now - periodic_last < limit / 2)
+        return;
+    periodic_last = now;
+    if (!arena_index)
+        return;   /* no heap yet */
+    uint64_t released = mheap_scavenge(UINT64_MAX, now - limit);
+    int64_t n = (int64_t)atomic_fetch_add_explicit(&heapstats.scav_cycles, 1, memory_order_relaxed);
+    scvg_trace(n, released);
+    scavenger_wake();
+}
+
+void gort_free_os_memory(void)
+{
+    mallocinit();
+    uint64_t released = mheap_scavenge(UINT64_MAX, INT64_MAX);
+    scvg_trace(-1, released);
+}

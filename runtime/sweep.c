@@ -1,0 +1,262 @@
+/*
+ * sweep.c - sweeping: freeing what the last mark left unmarked.
+ *
+ * A flip (world stopped) flushes every mcache and advances mheap.sweepgen
+ * by 2, which makes every in-use span unswept at once.  Spans are then
+ * swept, each exactly once, by whoever gets to it first:
+ *   - the background sweeper goroutine, span after span;
+ *   - an mcentral that needs a span of its class (lazy sweeping);
+ *   - a large allocation, which sweeps until it has reclaimed as many
+ *     pages as it needs before growing the heap.
+ * Whoever moves a span's sweepgen from h-2 to h-1 owns it until it stores
+ * h.  Every in-use span sits in one of two buffers: the swept buffer
+ * [h/2 % 2], where new and swept spans go, and the unswept one, which
+ * sweepone drains.  A span swept lazily is still in the unswept buffer;
+ * sweepone finds it already swept and drops it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "malloc.h"
+#include "print.h"
+#include "proc.h"
+#include "sema.h"
+
+typedef struct sweepbuf {
+    rtlock lock;
+    mspan **spans;
+    size_t n, cap;
+} sweepbuf;
+
+static sweepbuf sweepbufs[2];
+static _Atomic int32_t sweepers;       /* sweeps in progress */
+static _Atomic uint32_t bgsweep_sema;
+static _Atomic bool bgsweep_parked;
+
+static void sweepbuf_push(sweepbuf *b, mspan *s)
+{
+    rtlock_lock(&b->lock);
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        mspan **a = realloc(b->spans, cap * sizeof *a);
+        if (!a)
+            rt_throw("out of memory growing the sweep buffer");
+        atomic_fetch_add_explicit(&heapstats.other_sys, (cap - b->cap) * sizeof *a, memory_order_relaxed);
+        b->spans = a;
+        b->cap = cap;
+    }
+    b->spans[b->n++] = s;
+    rtlock_unlock(&b->lock);
+}
+
+static mspan *sweepbuf_pop(sweepbuf *b)
+{
+    rtlock_lock(&b->lock);
+    mspan *s = b->n ? b->spans[--b->n] : NULL;
+    rtlock_unlock(&b->lock);
+    return s;
+}
+
+void sweepbuf_push_swept(mspan *s)
+{
+    uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
+    sweepbuf_push(&sweepbufs[sg / 2 % 2], s);
+}
+
+void sweeper_enter(void)
+{
+    atomic_fetch_add_explicit(&sweepers, 1, memory_order_acquire);
+}
+
+void sweeper_exit(void)
+{
+    atomic_fetch_sub_explicit(&sweepers, 1, memory_order_release);
+}
+
+static inline uint32_t countbits(const uint8_t *bits, uint16_t n)
+{
+    uint32_t c = 0;
+    const uint64_t *w = (const uint64_t *)bits;
+    for (uint16_t i = 0; i < n / 64; i++)
+        c += (uint32_t)__builtin_popcountll(w[i]);
+    if (n % 64)
+        c += (uint32_t)__builtin_popcountll(w[n / 64] & (((uint64_t)1 << (n % 64)) - 1));
+    return c;
+}
+
+bool sweep_span(mspan *s, bool preserve)
+{
+    uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
+    gort_assert(atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == sg - 1);
+    uint8_t c = spc_class(s->spc);
+    uint16_t nalloc = (uint16_t)countbits(s->gcmarkbits, s->nelems);
+    uint16_t had = atomic_load_explicit(&s->alloccount, memory_order_relaxed);
+    gort_assert(nalloc <= had);
+    uint16_t nfreed = had - nalloc;
+    if (c == 0) {
+        if (nfreed) {
+            atomic_fetch_add_explicit(&heapstats.nfree[0], 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&heapstats.largefreebytes, s->npages * PAGE_SIZE, memory_order_relaxed);
+            mheap_free(s);
+            return true;
+        }
+        s->gcmarkbits[0] = 0;
+        atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
+        sweepbuf_push_swept(s);
+        return false;
+    }
+    /* The mark bits become the allocation bits; fresh mark bits are clear. */
+    uint8_t *old = s->allocbits;
+    s->allocbits = s->gcmarkbits;
+    memset(old, 0, (size_t)(s->nelems + 63) / 64 * 8);
+    s->gcmarkbits = old;
+    s->freeindex = 0;
+    s->alloccache = ~*(const uint64_t *)s->allocbits;
+    atomic_store_explicit(&s->alloccount, nalloc, memory_order_relaxed);
+    if (nfreed) {
+        s->needzero = 1;
+        atomic_fetch_add_explicit(&heapstats.nfree[c], nfreed, memory_order_relaxed);
+    }
+    if (nalloc == 0 && !preserve) {
+        mheap_free(s);
+        return true;
+    }
+    atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
+    sweepbuf_push_swept(s);
+    return false;
+}
+
+intptr_t sweepone(void)
+{
+    sweeper_enter();
+    uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_acquire);
+    for (;;) {
+        mspan *s = sweepbuf_pop(&sweepbufs[1 - sg / 2 % 2]);
+        if (!s) {
+            sweeper_exit();
+            /* The last sweeper out with nothing left says so. */
+            if (atomic_load_explicit(&sweepers, memory_order_acquire) == 0 &&
+                !atomic_load_explicit(&mheap_.sweepdone, memory_order_relaxed) &&
+                atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed) == sg) {
+                atomic_store_explicit(&mheap_.sweepdone, 1, memory_order_release);
+                scavenger_wake();
+            }
+            return -1;
+        }
+        uint32_t want = sg - 2;
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != MSPAN_INUSE ||
+            !atomic_compare_exchange_strong_explicit(&s->sweepgen, &want, sg - 1, memory_order_acquire,
+                                                     memory_order_relaxed))
+            continue;   /* swept already (lazily), or freed since */
+        uintptr_t npages = s->npages;
+        bool freed;
+        if (spc_class(s->spc) == 0) {
+            freed = sweep_span(s, false);
+        } else {
+            mcentral *c = &mheap_.central[s->spc];
+            rtlock_lock(&c->lock);
+            if (s->list)
+                spanlist_remove(s->list, s);
+            freed = sweep_span(s, false);
+            if (!freed) {
+                uint32_t i = sg / 2 % 2;
+                spanlist_insert(atomic_load_explicit(&s->alloccount, memory_order_relaxed) == s->nelems
+                                    ? &c->full[i]
+                                    : &c->partial[i],
+                                s);
+            }
+            rtlock_unlock(&c->lock);
+        }
+        sweeper_exit();
+        if (freed)
+            scavenger_wake();   /* not under the mcentral lock: it may take sched.lock */
+        return freed ? (intptr_t)npages : 0;
+    }
+}
+
+void sweep_finish(void)
+{
+    while (sweepone() >= 0)
+        ;
+    /* Lazy sweeps still under way finish soon: they never block. */
+    while (atomic_load_explicit(&sweepers, memory_order_acquire) != 0)
+        procyield(10);
+    uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
+    if (!atomic_load_explicit(&mheap_.sweepdone, memory_order_relaxed) &&
+        atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed) == sg) {
+        atomic_store_explicit(&mheap_.sweepdone, 1, memory_order_release);
+        scavenger_wake();
+    }
+}
+
+void sweep_reclaim(uintptr_t npages)
+{
+    uintptr_t got = 0;
+    while (got < npages) {
+        intptr_t n = sweepone();
+        if (n < 0)
+            return;
+        got += (uintptr_t)n;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The flip                                                             */
+
+void heap_flush_mcaches_stw(void)
+{
+    for (int32_t i = 0; i < GORT_MAX_PROCS; i++) {
+        p_t *pp = allp[i];
+        if (!pp)
+            break;
+        if (pp->mcache)
+            mcache_release_all(pp->mcache);
+    }
+    mcache_release_foreign();
+}
+
+void heap_flip_stw(void)
+{
+    /* Nothing may be left from the last cycle. */
+    sweep_finish();
+    heap_flush_mcaches_stw();
+    uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
+    atomic_store_explicit(&mheap_.sweepdone, 0, memory_order_relaxed);
+    atomic_store_explicit(&mheap_.sweepgen, sg + 2, memory_order_release);
+}
+
+/* ------------------------------------------------------------------ */
+/* The background sweeper                                               */
+
+static void bgsweep(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        int n = 0;
+        while (sweepone() >= 0) {
+            /* Sweeping is background work: let others run now and then. */
+            if (++n % 16 == 0)
+                gort_gosched();
+        }
+        atomic_store_explicit(&bgsweep_parked, true, memory_order_seq_cst);
+        if (!atomic_load_explicit(&mheap_.sweepdone, memory_order_seq_cst)) {
+            /* A flip came in between: go on. */
+            if (atomic_exchange_explicit(&bgsweep_parked, false, memory_order_seq_cst))
+                continue;
+        }
+        semacquire(&bgsweep_sema, WR_GC_SWEEP_WAIT);
+    }
+}
+
+void bgsweep_start(void)
+{
+    int err = newproc(bgsweep, NULL, 0, "runtime/bgsweep", true, NULL, NULL);
+    if (err)
+        rt_throw("cannot start the background sweeper: error %d", err);
+}
+
+void bgsweep_wake(void)
+{
+    if (atomic_exchange_explicit(&bgsweep_parked, false, memory_order_seq_cst))
+        semrelease(&bgsweep_sema);
+}
