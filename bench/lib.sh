@@ -35,6 +35,10 @@ buffered cap 128 throughput         | chan buffered 5000000           | ns_per_o
 2-way select                        | chan select2 1000000            | ns_per_op       | ns/select   | 1.0
 mutex uncontended                   | chan mutex_uncontended 20000000 | ns_per_op       | ns/pair     | 1.0
 mutex contended by 2                | chan mutex_contended 10000000   | ns_per_op       | ns/pair     | 1.0
+16 B pointerful alloc (GC off)      | alloc ptr16 5000000             | ns_per_op       | ns/alloc    | 1.0
+64 B pointerful alloc (GC off)      | alloc ptr64 5000000             | ns_per_op       | ns/alloc    | 1.0
+8 B noscan alloc (GC off)           | alloc noscan8 10000000          | ns_per_op       | ns/alloc    | 1.0
+4 KiB alloc (GC off)                | alloc alloc4k 100000            | ns_per_op       | ns/alloc    | 1.0
 EOF
 }
 
