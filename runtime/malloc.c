@@ -128,13 +128,32 @@ bool heap_ptrbit(uintptr_t addr)
     return ha && ((ha->ptrbits[w / 64] >> (w % 64)) & 1);
 }
 
-static void heap_setbits(uintptr_t p, uintptr_t elemsize, const gort_type *t, size_t n)
+/* Write the pointer bits of a new scan object at p of elemsize bytes:
+ * every word for a conservative object (t NULL), else the type's pointer
+ * fields in each of its n elements.  pat, when t->size <= 512 and n == 1,
+ * is the type's pointer mask (bit i: word i), already built. */
+static void heap_setbits(uintptr_t p, uintptr_t elemsize, const gort_type *t, size_t n, uint64_t pat)
 {
-    if (!t) {
-        ptrbits_range(p, elemsize / 8, true);
+    uintptr_t nw = elemsize / 8;
+    if (nw <= 64 && (!t || n == 1) && ((p ^ (p + elemsize - 1)) >> ARENA_SHIFT) == 0) {
+        /* One or two bitmap words: the common case, done in place. */
+        heaparena *ha = arena_of(p);
+        uintptr_t w = (p & (ARENA_BYTES - 1)) / 8;
+        uint64_t m = nw == 64 ? ~(uint64_t)0 : (((uint64_t)1 << nw) - 1);
+        if (!t)
+            pat = m;
+        uint64_t *bits = &ha->ptrbits[w / 64];
+        unsigned b = w % 64;
+        bits[0] = (bits[0] & ~(m << b)) | (pat << b);
+        if (b + nw > 64)
+            bits[1] = (bits[1] & ~(m >> (64 - b))) | (pat >> (64 - b));
         return;
     }
-    ptrbits_range(p, elemsize / 8, false);
+    if (!t) {
+        ptrbits_range(p, nw, true);
+        return;
+    }
+    ptrbits_range(p, nw, false);
     for (size_t i = 0; i < n; i++) {
         uintptr_t e = p + i * t->size;
         for (size_t j = 0; j < t->nptrs; j++)
@@ -142,19 +161,28 @@ static void heap_setbits(uintptr_t p, uintptr_t elemsize, const gort_type *t, si
     }
 }
 
-/* A type is checked at each allocation: the loop that sets its bits
- * would otherwise write outside the object. */
-static void check_type(const char *fn, const gort_type *t)
+static _Noreturn void bad_field(const char *fn, const gort_type *t, size_t off)
+{
+    gort_panicf("%s: type %s: pointer field at offset %zu is not an aligned word inside its %zu bytes", fn,
+                t->name ? t->name : "?", off, t->size);
+}
+
+/* A type is checked at each allocation (the bits written for it would
+ * otherwise land outside the object); the same pass builds its pointer
+ * mask when it has at most 64 words. */
+static inline uint64_t check_type(const char *fn, const gort_type *t)
 {
     if (!t)
         gort_panicf("%s: NULL type", fn);
+    uint64_t pat = 0;
     for (size_t j = 0; j < t->nptrs; j++) {
         size_t off = t->ptr_offsets[j];
-        if (off % 8 != 0 || off + 8 > t->size || off + 8 < off)
-            gort_panicf("%s: type %s: pointer field at offset %zu is not an aligned word inside its "
-                        "%zu bytes",
-                        fn, t->name ? t->name : "?", off, t->size);
+        if (off % 8 != 0 || off >= t->size || t->size - off < 8)
+            bad_field(fn, t, off);
+        if (off < 64 * 8)
+            pat |= (uint64_t)1 << (off / 8);
     }
+    return pat;
 }
 
 /* ------------------------------------------------------------------ */
@@ -238,7 +266,7 @@ static inline void count(_Atomic uint64_t *ctr, uint64_t n)
     atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + n, memory_order_relaxed);
 }
 
-static void *alloc_small(mcache *c, size_t size, const gort_type *t, size_t n, bool scan)
+static void *alloc_small(mcache *c, size_t size, const gort_type *t, size_t n, bool scan, uint64_t pat)
 {
     uint8_t cls = size_to_class(size);
     uint8_t spc = (uint8_t)(cls << 1 | !scan);
@@ -252,7 +280,7 @@ static void *alloc_small(mcache *c, size_t size, const gort_type *t, size_t n, b
     if (s->needzero)
         memset((void *)p, 0, elemsize);
     if (scan)
-        heap_setbits(p, elemsize, t, n);
+        heap_setbits(p, elemsize, t, n, pat);
     count(&c->nmalloc[cls], 1);
     return (void *)p;
 }
@@ -273,7 +301,7 @@ static void *alloc_tiny(mcache *c, size_t size)
         count(&c->tinyallocs, 1);
         return (void *)(c->tiny + off);
     }
-    uint8_t *p = alloc_small(c, TINY_SIZE, NULL, 0, false);
+    uint8_t *p = alloc_small(c, TINY_SIZE, NULL, 0, false, 0);
     /* Keep whichever block has more room left. */
     if (size < c->tinyoffset || c->tiny == 0) {
         c->tiny = (uintptr_t)p;
@@ -285,7 +313,7 @@ static void *alloc_tiny(mcache *c, size_t size)
 /* ------------------------------------------------------------------ */
 /* Large objects                                                        */
 
-static void *alloc_large(mcache *c, size_t size, const gort_type *t, size_t n, bool scan)
+static void *alloc_large(mcache *c, size_t size, const gort_type *t, size_t n, bool scan, uint64_t pat)
 {
     if (size > heap_max_bytes || size + PAGE_SIZE < size)
         oom(size);
@@ -296,7 +324,7 @@ static void *alloc_large(mcache *c, size_t size, const gort_type *t, size_t n, b
     if (s->needzero)
         memset((void *)s->base, 0, npages * PAGE_SIZE);
     if (scan)
-        heap_setbits(s->base, s->elemsize, t, n);
+        heap_setbits(s->base, s->elemsize, t, n, pat);
     s->freeindex = 1;
     s->alloccache = 0;
     atomic_store_explicit(&s->alloccount, 1, memory_order_release);
@@ -308,7 +336,7 @@ static void *alloc_large(mcache *c, size_t size, const gort_type *t, size_t n, b
 /* ------------------------------------------------------------------ */
 /* Entry points                                                         */
 
-void *mallocgc(size_t size, const gort_type *t, size_t n, bool scan)
+static inline void *mallocgc_pat(size_t size, const gort_type *t, size_t n, bool scan, uint64_t pat)
 {
     if (size == 0)
         return &zerobase;
@@ -317,10 +345,10 @@ void *mallocgc(size_t size, const gort_type *t, size_t n, bool scan)
     if (__builtin_expect(pp != NULL && pp->mcache != NULL, 1)) {
         mcache *c = pp->mcache;
         if (size > MAX_SMALL_SIZE)
-            return alloc_large(c, size, t, n, scan);
+            return alloc_large(c, size, t, n, scan, pat);
         if (!scan && size < TINY_SIZE)
             return alloc_tiny(c, size);
-        return alloc_small(c, size, t, n, scan);
+        return alloc_small(c, size, t, n, scan, pat);
     }
     /* Not on a P: an embedder's thread, or before the runtime starts. */
     mallocinit();
@@ -328,37 +356,46 @@ void *mallocgc(size_t size, const gort_type *t, size_t n, bool scan)
     mcache *c = foreign_cache;
     void *p;
     if (size > MAX_SMALL_SIZE)
-        p = alloc_large(c, size, t, n, scan);
+        p = alloc_large(c, size, t, n, scan, pat);
     else if (!scan && size < TINY_SIZE)
         p = alloc_tiny(c, size);
     else
-        p = alloc_small(c, size, t, n, scan);
+        p = alloc_small(c, size, t, n, scan, pat);
     rtlock_unlock(&foreign_lock);
     return p;
 }
 
+void *mallocgc(size_t size, const gort_type *t, size_t n, bool scan)
+{
+    uint64_t pat = t ? check_type("mallocgc", t) : 0;
+    return mallocgc_pat(size, t, n, scan, pat);
+}
+
 void *gort_new(const gort_type *t)
 {
-    check_type("gort_new", t);
-    return mallocgc(t->size, t->nptrs ? t : NULL, 1, t->nptrs != 0);
+    uint64_t pat = check_type("gort_new", t);
+    if (t->nptrs == 0)
+        return mallocgc_pat(t->size, NULL, 1, false, 0);
+    return mallocgc_pat(t->size, t, 1, true, pat);
 }
 
 void *gort_new_array(const gort_type *t, size_t n)
 {
-    check_type("gort_new_array", t);
+    uint64_t pat = check_type("gort_new_array", t);
     size_t size;
     if (__builtin_mul_overflow(t->size, n, &size))
         gort_panicf("gort_new_array: %zu elements of %zu bytes overflow the address space", n, t->size);
-    return mallocgc(size, t->nptrs ? t : NULL, n, t->nptrs != 0);
+    if (t->nptrs == 0)
+        return mallocgc_pat(size, NULL, n, false, 0);
+    return mallocgc_pat(size, t, n, true, pat);
 }
 
 void *gort_alloc(size_t size)
 {
-    /* Words are scanned, so the tail of a partial word is a word too. */
-    return mallocgc(size, NULL, 1, true);
+    return mallocgc_pat(size, NULL, 1, true, 0);
 }
 
 void *gort_alloc_noscan(size_t size)
 {
-    return mallocgc(size, NULL, 1, false);
+    return mallocgc_pat(size, NULL, 1, false, 0);
 }

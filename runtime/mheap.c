@@ -25,6 +25,9 @@
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
+#if GORT_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include "debugvars.h"
 #include "malloc.h"
@@ -440,6 +443,11 @@ static bool arena_add(uintptr_t base, uintptr_t n)
             return false;
         __atomic_store_n(&arena_index[a >> ARENA_SHIFT], ha, __ATOMIC_RELEASE);
     }
+#if GORT_ASAN
+    /* Heap objects may point at malloc'd memory: the leak checker must
+     * see the arenas as roots. */
+    __lsan_register_root_region((void *)base, n);
+#endif
     return true;
 }
 
