@@ -413,11 +413,15 @@ static void free_insert(mspan *s, int64_t now)
 static uintptr_t arena_reserve(uintptr_t n)
 {
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-    void *p = mmap((void *)mheap_.arena_hint, n, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, -1, 0);
+    void *p;
+#if !GORT_TSAN
+    /* (ThreadSanitizer keeps its own map of where programs may map.) */
+    p = mmap((void *)mheap_.arena_hint, n, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, -1, 0);
     if (p != MAP_FAILED && (uintptr_t)p == mheap_.arena_hint)
         return (uintptr_t)p;
     if (p != MAP_FAILED)
         munmap(p, n);   /* an old kernel ignored MAP_FIXED_NOREPLACE */
+#endif
     /* Anywhere, aligned: map one arena more and trim. */
     if (n + ARENA_BYTES < n)
         return 0;
