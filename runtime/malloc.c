@@ -64,12 +64,17 @@ void mcache_release_all(mcache *c)
     c->tinyoffset = 0;
 }
 
-void mcache_release_foreign(void)
+/* Threads without a P are not stopped by a stop of the world: a flip
+ * holds their cache's lock from its flush to the new sweepgen, so that no
+ * span enters it in between and turns unswept while cached. */
+void mcache_foreign_lock(void)
 {
-    if (!foreign_cache)
-        return;
     rtlock_lock(&foreign_lock);
     mcache_release_all(foreign_cache);
+}
+
+void mcache_foreign_unlock(void)
+{
     rtlock_unlock(&foreign_lock);
 }
 

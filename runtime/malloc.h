@@ -247,7 +247,9 @@ size_t heap_free_runs(uintptr_t *pages);
 /* The P's mcache (proc.c calls these as Ps come and go). */
 mcache *mcache_new(void);
 void mcache_release_all(mcache *c);        /* return every cached span */
-void mcache_release_foreign(void);         /* the shared cache of non-P threads */
+/* Lock the shared cache of threads without a P, flushing it first. */
+void mcache_foreign_lock(void);
+void mcache_foreign_unlock(void);
 mcache *mcache_foreign(void);
 
 mspan *mheap_alloc(uintptr_t npages, uint8_t spc, bool large);  /* NULL: out of memory */
@@ -279,6 +281,8 @@ void sweeper_enter(void);
 void sweeper_exit(void);
 /* Cycle flip: world stopped.  Flush every mcache, advance sweepgen. */
 void heap_flip_stw(void);
+/* Flush the mcache of every P (world stopped); the shared cache of
+ * threads without a P is left locked until mcache_foreign_unlock. */
 void heap_flush_mcaches_stw(void);
 /* Sweep pages until npages have been freed or nothing is left. */
 void sweep_reclaim(uintptr_t npages);

@@ -111,6 +111,7 @@ void rt_test_heap_cycle_begin(void)
     stop_the_world("heap test: cycle begin");
     sweep_finish();
     heap_flush_mcaches_stw();
+    mcache_foreign_unlock();
     start_the_world();
 }
 

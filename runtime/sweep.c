@@ -68,9 +68,32 @@ void sweeper_enter(void)
     atomic_fetch_add_explicit(&sweepers, 1, memory_order_acquire);
 }
 
+static bool sweepbuf_empty(sweepbuf *b)
+{
+    rtlock_lock(&b->lock);
+    bool empty = b->n == 0;
+    rtlock_unlock(&b->lock);
+    return empty;
+}
+
+/* The last sweeper out, with nothing left to sweep in cycle sg, says the
+ * sweep is done.  True if this call did. */
+static bool note_sweepdone(uint32_t sg)
+{
+    if (atomic_load_explicit(&sweepers, memory_order_acquire) != 0 ||
+        atomic_load_explicit(&mheap_.sweepgen, memory_order_acquire) != sg ||
+        !sweepbuf_empty(&sweepbufs[1 - sg / 2 % 2]))
+        return false;
+    uint32_t zero = 0;
+    return atomic_compare_exchange_strong_explicit(&mheap_.sweepdone, &zero, 1, memory_order_release,
+                                                   memory_order_relaxed);
+}
+
 void sweeper_exit(void)
 {
-    atomic_fetch_sub_explicit(&sweepers, 1, memory_order_release);
+    uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
+    if (atomic_fetch_sub_explicit(&sweepers, 1, memory_order_release) == 1)
+        note_sweepdone(sg);
 }
 
 static inline uint32_t countbits(const uint8_t *bits, uint16_t n)
@@ -133,14 +156,9 @@ intptr_t sweepone(void)
     for (;;) {
         mspan *s = sweepbuf_pop(&sweepbufs[1 - sg / 2 % 2]);
         if (!s) {
-            sweeper_exit();
-            /* The last sweeper out with nothing left says so. */
-            if (atomic_load_explicit(&sweepers, memory_order_acquire) == 0 &&
-                !atomic_load_explicit(&mheap_.sweepdone, memory_order_relaxed) &&
-                atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed) == sg) {
-                atomic_store_explicit(&mheap_.sweepdone, 1, memory_order_release);
+            atomic_fetch_sub_explicit(&sweepers, 1, memory_order_release);
+            if (note_sweepdone(sg))
                 scavenger_wake();
-            }
             return -1;
         }
         uint32_t want = sg - 2;
@@ -181,12 +199,8 @@ void sweep_finish(void)
     /* Lazy sweeps still under way finish soon: they never block. */
     while (atomic_load_explicit(&sweepers, memory_order_acquire) != 0)
         procyield(10);
-    uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
-    if (!atomic_load_explicit(&mheap_.sweepdone, memory_order_relaxed) &&
-        atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed) == sg) {
-        atomic_store_explicit(&mheap_.sweepdone, 1, memory_order_release);
+    if (note_sweepdone(atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed)))
         scavenger_wake();
-    }
 }
 
 void sweep_reclaim(uintptr_t npages)
@@ -212,7 +226,7 @@ void heap_flush_mcaches_stw(void)
         if (pp->mcache)
             mcache_release_all(pp->mcache);
     }
-    mcache_release_foreign();
+    mcache_foreign_lock();
 }
 
 void heap_flip_stw(void)
@@ -223,6 +237,7 @@ void heap_flip_stw(void)
     uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
     atomic_store_explicit(&mheap_.sweepdone, 0, memory_order_relaxed);
     atomic_store_explicit(&mheap_.sweepgen, sg + 2, memory_order_release);
+    mcache_foreign_unlock();
 }
 
 /* ------------------------------------------------------------------ */
@@ -240,9 +255,12 @@ static void bgsweep(void *unused)
         }
         atomic_store_explicit(&bgsweep_parked, true, memory_order_seq_cst);
         if (!atomic_load_explicit(&mheap_.sweepdone, memory_order_seq_cst)) {
-            /* A flip came in between: go on. */
-            if (atomic_exchange_explicit(&bgsweep_parked, false, memory_order_seq_cst))
+            /* A flip came in between, or another sweeper is finishing the
+             * last span: go on, politely. */
+            if (atomic_exchange_explicit(&bgsweep_parked, false, memory_order_seq_cst)) {
+                gort_gosched();
                 continue;
+            }
         }
         semacquire(&bgsweep_sema, WR_GC_SWEEP_WAIT);
     }

@@ -45,6 +45,7 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
+#include <pthread.h>
 
 #include "testutil.h"
 #include "testing.h"
@@ -1564,6 +1565,88 @@ static void test_pointer_bits_follow_the_type_even_in_reused_slots(void **state)
 }
 
 /* ---------------------------------------------------------------------
+ * 16. Threads that are not goroutines allocate too (a shared cache)
+ * ------------------------------------------------------------------- */
+
+#define FT_N 20000
+#define FT_THREADS 2
+
+struct ft_arg {
+    int id;
+    uint64_t **objs;
+    int bad;
+};
+
+static void *ft_thread(void *p)
+{
+    struct ft_arg *a = p;
+    uint64_t r = (uint64_t)a->id + 1;
+    for (int i = 0; i < FT_N; i++) {
+        size_t words = 1 + rnd(&r) % 64;
+        uint64_t *o = (r & 1) ? gort_alloc(words * 8) : gort_alloc_noscan(words * 8);
+        for (size_t w = 0; w < words; w++) {
+            if (o[w] != 0)
+                a->bad++;
+            o[w] = ((uint64_t)a->id << 32) | (uint64_t)i;
+        }
+        a->objs[i] = o;
+    }
+    /* Every object still holds what this thread wrote: nothing else got
+     * the same memory. */
+    r = (uint64_t)a->id + 1;
+    for (int i = 0; i < FT_N; i++) {
+        size_t words = 1 + rnd(&r) % 64;
+        for (size_t w = 0; w < words; w++)
+            if (a->objs[i][w] != (((uint64_t)a->id << 32) | (uint64_t)i))
+                a->bad++;
+    }
+    return NULL;
+}
+
+static void ft_goroutine(void *p)
+{
+    struct ft_arg *a = p;
+    ft_thread(a);
+    gort_waitgroup_done((gort_waitgroup *)a->objs[FT_N]);
+}
+
+static void test_threads_without_a_p_allocate_alongside_goroutines(void **state)
+{
+    free_all();
+    gort_read_memstats(&ms0);
+    struct ft_arg args[FT_THREADS + 1];
+    pthread_t th[FT_THREADS];
+    gort_waitgroup wg = GORT_WAITGROUP_INIT;
+    for (int t = 0; t <= FT_THREADS; t++) {
+        args[t].id = t + 1;
+        args[t].objs = calloc(FT_N + 1, sizeof(uint64_t *));
+        args[t].bad = 0;
+        assert_non_null(args[t].objs);
+    }
+    /* The last one is a goroutine, allocating at the same time. */
+    args[FT_THREADS].objs[FT_N] = (uint64_t *)&wg;
+    gort_waitgroup_add(&wg, 1);
+    assert_int_equal(gort_go(ft_goroutine, &args[FT_THREADS]), 0);
+    for (int t = 0; t < FT_THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, ft_thread, &args[t]), 0);
+    /* A blocking call: bracketed, so the P goes to the goroutine. */
+    gort_syscall_enter();
+    for (int t = 0; t < FT_THREADS; t++)
+        pthread_join(th[t], NULL);
+    gort_syscall_exit();
+    gort_waitgroup_wait(&wg);
+    gort_read_memstats(&ms1);
+    for (int t = 0; t <= FT_THREADS; t++) {
+        assert_int_equal(args[t].bad, 0);
+        for (int i = 0; i < FT_N; i++)
+            assert_non_null(rt_test_heap_object_base(args[t].objs[i], NULL));
+        free(args[t].objs);
+    }
+    assert_true(ms1.mallocs - ms0.mallocs >= (uint64_t)(FT_THREADS + 1) * FT_N);
+    assert_true(identities_hold(&ms1, "after threads allocated"));
+}
+
+/* ---------------------------------------------------------------------
  * 15. The scavenger's trace lines and periodic release (tests/progs/scvg.c)
  * ------------------------------------------------------------------- */
 
@@ -1632,6 +1715,7 @@ static void run_all(void *arg)
         T(test_pointer_bits_follow_the_type_even_in_reused_slots),
         T(test_free_os_memory_prints_scvg_minus_one_lines_with_gctrace),
         T(test_sysmon_releases_spans_free_past_the_scavenge_limit),
+        T(test_threads_without_a_p_allocate_alongside_goroutines),
     };
     /* cmocka keeps its state in thread-local variables: the goroutine that
      * runs the group must not move to another thread. */
