@@ -281,15 +281,14 @@ void goready(g_t *gp);
 void safepoint(void);
 /* The cheap check before safepoint(), for calls that may not block but
  * should still let sysmon preempt (and stop-the-world stop) a goroutine
- * that loops on them: there is no asynchronous preemption.  Relaxed:
- * requests are hints, honoured at the next poll if seen late. */
+ * that loops on them: there is no asynchronous preemption.  Only the G's
+ * own flag is read (its own cache line): a stop of the world flags every
+ * running G too (preemptall, repeated while it waits).  Relaxed: requests
+ * are hints, honoured at the next poll if seen late. */
 static inline void safepoint_poll(void)
 {
     g_t *gp = getg();
-    if (gp && gp != &gp->m->g0 &&
-        __builtin_expect(atomic_load_explicit(&gp->preempt, memory_order_relaxed) ||
-                             atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed),
-                         0))
+    if (gp && __builtin_expect(atomic_load_explicit(&gp->preempt, memory_order_relaxed), 0))
         safepoint();
 }
 

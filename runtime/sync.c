@@ -119,7 +119,9 @@ static inline void sync_enter(const char *fn)
     g_t *gp = getg();
     if (__builtin_expect(gp == NULL || gp == &gp->m->g0, 0))
         getg_or_die(fn);
-    safepoint_poll();
+    /* As safepoint_poll, with the G in hand. */
+    if (__builtin_expect(atomic_load_explicit(&gp->preempt, memory_order_relaxed), 0))
+        safepoint();
 }
 
 /* ------------------------------------------------------------------ */
@@ -270,18 +272,32 @@ static __attribute__((noinline)) void mutex_lockslow(struct mutex *m)
     }
 }
 
+/* Everything but the uncontended lock by a goroutine with no preemption
+ * request: out of line, so that the fast path saves no registers. */
+__attribute__((noinline)) static void mutex_lock_other(struct mutex *m)
+{
+    sync_enter("gort_mutex_lock");
+    uint32_t unlocked = 0;
+    if (atomic_compare_exchange_strong_explicit(&m->state, &unlocked, MUTEX_LOCKED, memory_order_acquire,
+                                                memory_order_relaxed))
+        return;
+    mutex_lockslow(m);
+}
+
 void gort_mutex_lock(gort_mutex *mp)
 {
     struct mutex *m = tomutex(mp);
-    sync_enter("gort_mutex_lock");
+    g_t *gp = getg();
     uint32_t unlocked = 0;
     /* Acquire: pairs with the release in gort_mutex_unlock. */
-    if (__builtin_expect(atomic_compare_exchange_strong_explicit(&m->state, &unlocked, MUTEX_LOCKED,
-                                                                 memory_order_acquire,
-                                                                 memory_order_relaxed),
+    if (__builtin_expect(gp != NULL && gp != &gp->m->g0 &&
+                             !atomic_load_explicit(&gp->preempt, memory_order_relaxed) &&
+                             atomic_compare_exchange_strong_explicit(&m->state, &unlocked, MUTEX_LOCKED,
+                                                                     memory_order_acquire,
+                                                                     memory_order_relaxed),
                          1))
         return;
-    mutex_lockslow(m);
+    mutex_lock_other(m);
 }
 
 bool gort_mutex_trylock(gort_mutex *mp)
