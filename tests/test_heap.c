@@ -1676,6 +1676,25 @@ static void test_free_os_memory_prints_scvg_minus_one_lines_with_gctrace(void **
     gt_proc_free(&r);
 }
 
+static void test_released_memory_is_reused_zeroed_with_madv_dontneed_and_madv_free(void **state)
+{
+    /* The same 3 MiB come back (the heap's only free run), zeroed whether
+     * the kernel dropped the pages (MADV_DONTNEED) or may have kept them
+     * (MADV_FREE, madvdontneed=0). */
+    const char *const args[] = { "reuse", NULL };
+    const char *const dontneed[] = { "GODEBUG=gctrace=1", NULL };
+    const char *const madvfree[] = { "GODEBUG=gctrace=1,madvdontneed=0", NULL };
+    const char *const *envs[] = { dontneed, madvfree };
+    for (int i = 0; i < 2; i++) {
+        gt_proc r;
+        gt_run("scvg", args, envs[i], HELPER_TIMEOUT, &r);
+        GT_ASSERT_PROC(gt_exited_with(&r, 0), &r);
+        GT_ASSERT_PROC(gt_matches(r.err, "^scvg-1: 3 MB released$"), &r);
+        GT_ASSERT_PROC(gt_matches(r.out, "^same 1 nonzero 0$"), &r);
+        gt_proc_free(&r);
+    }
+}
+
 static void test_sysmon_releases_spans_free_past_the_scavenge_limit(void **state)
 {
     /* scavenge=1: spans free for 20 ms are released every 10 ms.  The heap
@@ -1717,6 +1736,7 @@ static void run_all(void *arg)
         T(test_out_of_memory_is_fatal_and_names_the_size),
         T(test_pointer_bits_follow_the_type_even_in_reused_slots),
         T(test_free_os_memory_prints_scvg_minus_one_lines_with_gctrace),
+        T(test_released_memory_is_reused_zeroed_with_madv_dontneed_and_madv_free),
         T(test_sysmon_releases_spans_free_past_the_scavenge_limit),
         T(test_threads_without_a_p_allocate_alongside_goroutines),
     };
