@@ -475,6 +475,28 @@ static inline void wait_ctx_saved(g_t *gp)
         procyield(1);
 }
 
+/* Start a new time slice on pp: a preemption request was for the old one. */
+static inline void newslice(p_t *pp)
+{
+    /* Owner-only writes; sysmon reads both. */
+    atomic_store_explicit(&pp->schedtick, atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&pp->preempt, false, memory_order_relaxed);
+}
+
+/* gp is about to run on pp, in a new time slice or in the current one
+ * (inherit: it came from runnext).  A G that inherits a slice sysmon found
+ * over is asked to yield at its first safe point, so that a chain of
+ * short goroutines spawning each other cannot keep a request from landing
+ * (each one would otherwise start with a clear flag). */
+static inline void slicestart(p_t *pp, g_t *gp, bool inherit)
+{
+    if (!inherit)
+        newslice(pp);
+    atomic_store_explicit(&gp->preempt, atomic_load_explicit(&pp->preempt, memory_order_relaxed),
+                          memory_order_relaxed);
+}
+
 /* Run gp on the current M until some G of this M comes back through
  * mcall; returns the G the mcall handler wants run next, or NULL. */
 static g_t *execute(m_t *mp, g_t *gp, bool inherit)
@@ -482,11 +504,7 @@ static g_t *execute(m_t *mp, g_t *gp, bool inherit)
     atomic_store_explicit(&mp->curg, gp, memory_order_relaxed);
     WRITE_ONCE(gp->m, mp);
     casgstatus(gp, G_RUNNABLE, G_RUNNING);
-    atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
-    if (!inherit)
-        atomic_store_explicit(&mp->p->schedtick,
-                              atomic_load_explicit(&mp->p->schedtick, memory_order_relaxed) + 1,
-                              memory_order_relaxed);   /* owner-only; sysmon reads it */
+    slicestart(mp->p, gp, inherit);
     tls_g = gp;
     wait_ctx_saved(gp);
     ctx_switch(&mp->g0, gp, false);
@@ -789,12 +807,12 @@ static g_t *park_m(g_t *gp)
 /* Switch from gp, already given up (queued or parked), straight to next
  * on this M, setting next up as execute() would.  Returns when gp is
  * resumed, by execute() or another direct switch, perhaps on another M. */
-static void switch_direct(m_t *mp, g_t *gp, g_t *next)
+static void switch_direct(m_t *mp, g_t *gp, g_t *next, bool inherit)
 {
     atomic_store_explicit(&mp->curg, next, memory_order_relaxed);
     WRITE_ONCE(next->m, mp);
     casgstatus(next, G_RUNNABLE, G_RUNNING);
-    atomic_store_explicit(&next->preempt, false, memory_order_relaxed);
+    slicestart(mp->p, next, inherit);
     tls_g = next;
     wait_ctx_saved(next);
     ctx_switch(gp, next, false);
@@ -831,7 +849,7 @@ static bool park_direct(g_t *gp)
     mp->parked_prev = gp;
 
     /* As execute(next, inherit): runnext inherits the time slice. */
-    switch_direct(mp, gp, next);
+    switch_direct(mp, gp, next, true);
     return true;
 }
 
@@ -892,8 +910,7 @@ static g_t *yield_m(g_t *gp, bool preempted)
         return NULL;
     }
     if (next)
-        atomic_store_explicit(&pp->schedtick, atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        newslice(pp);   /* and execute() runs next in that slice */
     return next;
 }
 
@@ -1879,9 +1896,7 @@ static bool gosched_direct(g_t *gp)
     next = globrunqget(pp, 1);
     rtlock_unlock(&sched.lock);
 
-    atomic_store_explicit(&pp->schedtick, atomic_load_explicit(&pp->schedtick, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    switch_direct(mp, gp, next);
+    switch_direct(mp, gp, next, false);
     return true;
 }
 

@@ -157,6 +157,9 @@ typedef struct p {
     _Atomic uint32_t status;      /* P_* */
     struct p *link;               /* idle P list (under sched.lock) */
     _Atomic uint32_t schedtick;   /* +1 per schedule; sysmon reads it */
+    /* Sysmon found this time slice over.  A G that inherits the slice
+     * (runnext) inherits the request too; a new slice clears it. */
+    _Atomic bool preempt;
     _Atomic uint32_t syscalltick; /* +1 per syscall; sysmon reads it */
     struct sysmontick sysmontick; /* sysmon only */
     m_t *_Atomic m;               /* back link, NULL when idle */

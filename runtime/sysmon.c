@@ -44,6 +44,8 @@ static m_t sysmon_m;
 
 static void preemptone(p_t *pp)
 {
+    /* The request is for the slice: it outlives the G (proc.c, slicestart). */
+    atomic_store_explicit(&pp->preempt, true, memory_order_relaxed);
     m_t *mp = atomic_load_explicit(&pp->m, memory_order_acquire);
     if (!mp)
         return;
