@@ -28,10 +28,12 @@
  * a wholly free span to the heap.  Until the collector lands, the mark bits
  * are set by hand (testing.h).
  *
- * Lock order: sched.lock, mcentral.lock, mheap.lock, then the leaf locks
+ * Lock order: the shared cache lock of threads without a P (foreign_lock,
+ * malloc.c), sched.lock, mcentral.lock, mheap.lock, then the leaf locks
  * (fixalloc, sweep buffers).  None is held across a park; all are
  * rtlocks.  Nothing that holds a heap lock may ready a goroutine (that
- * can take sched.lock).
+ * can take sched.lock); a flip or an mcache flush never runs under
+ * sched.lock.
  */
 #ifndef GORT_RUNTIME_MALLOC_H
 #define GORT_RUNTIME_MALLOC_H
@@ -156,13 +158,14 @@ static inline bool spc_noscan(uint8_t spc) { return spc & 1; }
 /* Per-arena metadata                                                  */
 
 typedef struct heaparena {
+    /* One bit per 8-byte word of the arena: the word may hold a heap
+     * pointer (scan spans only).  For the collector.  First, so that its
+     * pages line up with the record's (the scavenger releases them). */
+    uint64_t ptrbits[ARENA_BYTES / 8 / 64];
     mspan *spans[ARENA_PAGES];             /* every page of an in-use span;
                                               first and last of a free one */
     uint64_t released[ARENA_PAGES / 64];   /* page returned to the OS */
     uint64_t dirty[ARENA_PAGES / 64];      /* page may hold non-zero bytes */
-    /* One bit per 8-byte word of the arena: the word may hold a heap
-     * pointer (scan spans only).  For the collector. */
-    uint64_t ptrbits[ARENA_BYTES / 8 / 64];
 } heaparena;
 
 extern heaparena **arena_index;            /* ARENA_L1_ENTRIES entries */

@@ -41,13 +41,15 @@ mspan *mcentral_cachespan(mcentral *c)
         spanlist_remove(&c->partial[sw], s);
         goto have;
     }
+    /* Counted as a sweeper before taking any span, so that the sweep is
+     * never declared done while one it took is half swept. */
+    sweeper_enter();
     for (s = c->partial[1 - sw].first; s; s = s->next) {
         uint32_t want = sg - 2;
         if (!atomic_compare_exchange_strong_explicit(&s->sweepgen, &want, sg - 1, memory_order_acquire,
                                                      memory_order_relaxed))
             continue;   /* a sweeper has it and will move it */
         spanlist_remove(&c->partial[1 - sw], s);
-        sweeper_enter();
         sweep_span(s, true);
         sweeper_exit();
         goto have;
@@ -59,15 +61,16 @@ mspan *mcentral_cachespan(mcentral *c)
         if (atomic_compare_exchange_strong_explicit(&s->sweepgen, &want, sg - 1, memory_order_acquire,
                                                     memory_order_relaxed)) {
             spanlist_remove(&c->full[1 - sw], s);
-            sweeper_enter();
             sweep_span(s, true);
-            sweeper_exit();
-            if (atomic_load_explicit(&s->alloccount, memory_order_relaxed) < s->nelems)
+            if (atomic_load_explicit(&s->alloccount, memory_order_relaxed) < s->nelems) {
+                sweeper_exit();
                 goto have;
+            }
             spanlist_insert(&c->full[sw], s);
         }
         s = next;
     }
+    sweeper_exit();
     rtlock_unlock(&c->lock);
 
     uint8_t cls = spc_class(c->spc);

@@ -558,6 +558,10 @@ mspan *mheap_alloc(uintptr_t npages, uint8_t spc, bool large)
     if (s->npages > npages) {
         mspan *rest = span_new();
         if (!rest) {
+            if (pagebits(s->base, s->npages, RELEASED, BITS_COUNT) < s->npages) {
+                s->scavlisted = true;
+                spanlist_insert(&mheap_.unscav, s);
+            }
             free_insert(s, s->unusedsince);
             rtlock_unlock(&mheap_.lock);
             return NULL;
@@ -599,11 +603,11 @@ void mheap_free(mspan *s)
 {
     uint16_t nelems = s->nelems;
     uint8_t *ab = s->allocbits, *mb = s->gcmarkbits;
-    s->allocbits = s->gcmarkbits = NULL;
-    gcbits_free(ab, nelems);
-    gcbits_free(mb, nelems);
     int64_t now = gort_nanotime();
     rtlock_lock(&mheap_.lock);
+    /* Lookups (span_of_heap) stop seeing it in use before its bits go. */
+    atomic_store_explicit(&s->state, MSPAN_FREE, memory_order_release);
+    s->allocbits = s->gcmarkbits = NULL;
     atomic_fetch_sub_explicit(&heapstats.heap_inuse, s->npages * PAGE_SIZE, memory_order_relaxed);
     pagebits(s->base, s->npages, DIRTY, BITS_SET);
     s->spc = 0;
@@ -612,6 +616,8 @@ void mheap_free(mspan *s)
     spanlist_insert(&mheap_.unscav, s);
     free_insert(s, now);
     rtlock_unlock(&mheap_.lock);
+    gcbits_free(ab, nelems);
+    gcbits_free(mb, nelems);
 }
 
 /* ------------------------------------------------------------------ */
@@ -625,8 +631,11 @@ static void release_ptrbits(uintptr_t base, uintptr_t end)
     const uintptr_t span = 4096 * 64;   /* heap bytes per bitmap page */
     for (uintptr_t a = (base + span - 1) & ~(span - 1); a + span <= end; a += span) {
         heaparena *ha = arena_of(a);
+        /* ptrbits is the page-aligned start of the page-aligned record,
+         * and span-aligned heap maps to a whole bitmap page. */
         uint64_t *w = &ha->ptrbits[(a & (ARENA_BYTES - 1)) / 8 / 64];
-        madvise(w, 4096, MADV_DONTNEED);
+        if (madvise(w, 4096, MADV_DONTNEED) != 0)
+            return;   /* cannot happen for an aligned private mapping; harmless */
     }
 }
 
@@ -645,10 +654,16 @@ static uintptr_t release_some(mspan *s, uintptr_t maxpages)
         b += PAGE_SIZE;
     uintptr_t n = (b - a) / PAGE_SIZE;
     int advice = debug.madvdontneed ? MADV_DONTNEED : MADV_FREE;
-    if (madvise((void *)a, b - a, advice) != 0 && advice == MADV_FREE)
-        madvise((void *)a, b - a, MADV_DONTNEED);   /* kernel without MADV_FREE */
+    int rc = madvise((void *)a, b - a, advice);
+    if (rc != 0 && advice == MADV_FREE) {
+        advice = MADV_DONTNEED;   /* a kernel without MADV_FREE */
+        rc = madvise((void *)a, b - a, advice);
+    }
+    /* The pages count as released even when the kernel refused (locked
+     * memory): otherwise every pass would find them again.  Only pages
+     * the kernel really dropped are known to read zero. */
     pagebits(a, n, RELEASED, BITS_SET);
-    if (advice == MADV_DONTNEED) {
+    if (rc == 0 && advice == MADV_DONTNEED) {
         pagebits(a, n, DIRTY, BITS_CLEAR);
         /* Widen to the whole free span for the bitmap pages. */
         uintptr_t lo = a, hi = b;

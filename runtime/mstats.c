@@ -47,6 +47,8 @@ void gort_read_memstats(gort_memstats *ms)
     uint64_t heap_alloc = 0, total_alloc = largebytes, mallocs = tiny, frees = tiny;
     for (int c = 1; c < NUM_CLASSES; c++) {
         uint64_t f = ld(&heapstats.nfree[c]);
+        if (f > nmalloc[c])
+            f = nmalloc[c];   /* a sweep seen before the allocations it freed */
         uint64_t size = class_info[c].size;
         ms->by_size[c - 1].size = (uint32_t)size;
         ms->by_size[c - 1].mallocs = nmalloc[c];
@@ -57,7 +59,12 @@ void gort_read_memstats(gort_memstats *ms)
         frees += f;
     }
     uint64_t largefree = ld(&heapstats.nfree[0]);
-    heap_alloc += largebytes - ld(&heapstats.largefreebytes);
+    uint64_t largefreebytes = ld(&heapstats.largefreebytes);
+    if (largefree > nmalloc[0] || largefreebytes > largebytes) {
+        largefree = nmalloc[0];
+        largefreebytes = largebytes;
+    }
+    heap_alloc += largebytes - largefreebytes;
     mallocs += nmalloc[0];
     frees += largefree;
     ms->large_allocs = nmalloc[0];
@@ -69,10 +76,17 @@ void gort_read_memstats(gort_memstats *ms)
     ms->mallocs = mallocs;
     ms->frees = frees;
     ms->heap_objects = mallocs - frees;
-    ms->heap_sys = ld(&heapstats.heap_sys);
-    ms->heap_inuse = ld(&heapstats.heap_inuse);
+    /* In use first: the heap only grows, so a later heap_sys is never
+     * smaller than what the pages in use needed.  The clamps below only
+     * matter for readings taken while the heap changes. */
+    ms->heap_inuse = atomic_load_explicit(&heapstats.heap_inuse, memory_order_acquire);
+    ms->heap_released = atomic_load_explicit(&heapstats.heap_released, memory_order_acquire);
+    ms->heap_sys = atomic_load_explicit(&heapstats.heap_sys, memory_order_acquire);
+    if (ms->heap_inuse > ms->heap_sys)
+        ms->heap_inuse = ms->heap_sys;
     ms->heap_idle = ms->heap_sys - ms->heap_inuse;
-    ms->heap_released = ld(&heapstats.heap_released);
+    if (ms->heap_released > ms->heap_idle)
+        ms->heap_released = ms->heap_idle;
 
     gort_stack_stats st;
     gort_read_stack_stats(&st);

@@ -43,8 +43,9 @@ uint64_t heap_goal(void)
 
 uint64_t heap_retained(void)
 {
-    return atomic_load_explicit(&heapstats.heap_sys, memory_order_relaxed) -
-           atomic_load_explicit(&heapstats.heap_released, memory_order_relaxed);
+    uint64_t rel = atomic_load_explicit(&heapstats.heap_released, memory_order_acquire);
+    uint64_t sys = atomic_load_explicit(&heapstats.heap_sys, memory_order_acquire);
+    return sys > rel ? sys - rel : 0;
 }
 
 static uint64_t retained_goal(void)
@@ -52,37 +53,51 @@ static uint64_t retained_goal(void)
     return heap_goal() + heap_goal() / 10;
 }
 
+/* Retained memory is over the goal and some free page is not released.
+ * Racy reads: a hint, checked again by the release itself. */
 static bool want_release(void)
 {
-    uint64_t r = heap_retained(), goal = retained_goal();
-    return r > goal && atomic_load_explicit(&heapstats.heap_sys, memory_order_relaxed) -
-                               atomic_load_explicit(&heapstats.heap_inuse, memory_order_relaxed) -
-                               atomic_load_explicit(&heapstats.heap_released, memory_order_relaxed) >
-                           0;
+    uint64_t inuse = atomic_load_explicit(&heapstats.heap_inuse, memory_order_acquire);
+    uint64_t rel = atomic_load_explicit(&heapstats.heap_released, memory_order_acquire);
+    uint64_t sys = atomic_load_explicit(&heapstats.heap_sys, memory_order_acquire);
+    return sys > rel && sys - rel > retained_goal() && sys > inuse + rel;
+}
+
+/* Park until scavenger_wake.  recheck: go on at once if there is work
+ * after all (a wake-up may have come before the flag was up). */
+static void scavenger_park(bool recheck)
+{
+    atomic_store_explicit(&scav_parked, true, memory_order_seq_cst);
+    if (recheck && want_release() && atomic_exchange_explicit(&scav_parked, false, memory_order_seq_cst))
+        return;
+    semacquire(&scav_sema, WR_GC_SCAVENGE_WAIT);
 }
 
 static void scavenger(void *unused)
 {
     (void)unused;
     for (;;) {
-        while (want_release()) {
-            int64_t t0 = gort_nanotime(), elapsed;
-            uint64_t got = 0, r;
-            do {
-                uint64_t over = heap_retained() - retained_goal();
-                uint64_t chunk = SCAV_CHUNK_PAGES * PAGE_SIZE;
-                r = mheap_scavenge(over < chunk ? over : chunk, INT64_MAX);
-                got += r;
-                elapsed = gort_nanotime() - t0;
-            } while (r > 0 && elapsed < scav_burst_ns && want_release());
-            if (got == 0)
-                break;
-            gort_sleep(elapsed * (100 / SCAV_PERCENT - 1));
-        }
-        atomic_store_explicit(&scav_parked, true, memory_order_seq_cst);
-        if (want_release() && atomic_exchange_explicit(&scav_parked, false, memory_order_seq_cst))
+        if (!want_release()) {
+            scavenger_park(true);
             continue;
-        semacquire(&scav_sema, WR_GC_SCAVENGE_WAIT);
+        }
+        int64_t t0 = gort_nanotime(), elapsed;
+        uint64_t got = 0, n;
+        do {
+            uint64_t r = heap_retained(), goal = retained_goal();
+            uint64_t over = r > goal ? r - goal : 0;
+            uint64_t chunk = SCAV_CHUNK_PAGES * PAGE_SIZE;
+            n = mheap_scavenge(over < chunk ? over : chunk, INT64_MAX);
+            got += n;
+            elapsed = gort_nanotime() - t0;
+        } while (n > 0 && elapsed < scav_burst_ns && want_release());
+        if (got == 0) {
+            /* Nothing releasable after all (the counters raced, or the
+             * kernel refused): wait for news rather than spin. */
+            scavenger_park(false);
+            continue;
+        }
+        gort_sleep(elapsed * (100 / SCAV_PERCENT - 1));
     }
 }
 

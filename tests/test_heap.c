@@ -1693,6 +1693,17 @@ static void test_released_memory_is_reused_zeroed_with_madv_dontneed_and_madv_fr
         GT_ASSERT_PROC(gt_matches(r.out, "^same 1 nonzero 0$"), &r);
         gt_proc_free(&r);
     }
+    /* Locked pages: the kernel refuses to drop them, so they keep their
+     * bytes, and the heap must know it. */
+    const char *const locked[] = { "locked", NULL };
+    gt_proc r;
+    gt_run("scvg", locked, NULL, HELPER_TIMEOUT, &r);
+    GT_ASSERT_PROC(gt_exited_with(&r, 0), &r);
+    if (gt_matches(r.out, "^mlock unavailable$"))
+        print_message("locked pages not checked: mlock refused (RLIMIT_MEMLOCK)\n");
+    else
+        GT_ASSERT_PROC(gt_matches(r.out, "^same 1 nonzero 0$"), &r);
+    gt_proc_free(&r);
 }
 
 static void test_sysmon_releases_spans_free_past_the_scavenge_limit(void **state)

@@ -9,6 +9,9 @@
  *                     "nonzero N": the bytes that did not read zero (with
  *                     GODEBUG=madvdontneed=0 the kernel may keep released
  *                     pages' contents, so the heap must zero them itself)
+ *     scvg locked     as reuse, with the object mlock'ed while it is
+ *                     released: the kernel refuses MADV_DONTNEED on locked
+ *                     pages, which then keep their bytes
  *     scvg periodic   free a 2 MiB object and wait 300 ms: with
  *                     GODEBUG=scavenge=1 sysmon's periodic pass releases
  *                     spans free for 20 ms, every 10 ms
@@ -20,8 +23,10 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <gort/gort.h>
 
@@ -32,16 +37,25 @@ static const char *mode;
 static void entry(void *arg)
 {
     (void)arg;
+    bool locked = strcmp(mode, "locked") == 0;
     size_t size = strcmp(mode, "periodic") != 0 ? (size_t)3 << 20 : (size_t)2 << 20;
+    if (locked)
+        size = (size_t)48 << 10;    /* under the smallest usual RLIMIT_MEMLOCK */
     char *p = gort_alloc_noscan(size);
     memset(p, 0xff, size);
+    if (locked && mlock(p, size) != 0) {
+        printf("mlock unavailable\n");
+        return;
+    }
     rt_test_heap_cycle_begin();
     rt_test_heap_cycle_end(true);
     if (strcmp(mode, "periodic") != 0)
         gort_free_os_memory();
     else
         gort_sleep(300 * GORT_MS);
-    if (strcmp(mode, "reuse") == 0) {
+    if (locked)
+        munlock(p, size);
+    if (strcmp(mode, "reuse") == 0 || locked) {
         unsigned char *q = gort_alloc_noscan(size);
         size_t nonzero = 0;
         for (size_t i = 0; i < size; i++)
@@ -57,8 +71,8 @@ static void entry(void *arg)
 int main(int argc, char **argv)
 {
     if (argc != 2 || (strcmp(argv[1], "freeos") != 0 && strcmp(argv[1], "periodic") != 0 &&
-                      strcmp(argv[1], "reuse") != 0)) {
-        fprintf(stderr, "usage: scvg freeos|reuse|periodic\n");
+                      strcmp(argv[1], "reuse") != 0 && strcmp(argv[1], "locked") != 0)) {
+        fprintf(stderr, "usage: scvg freeos|reuse|locked|periodic\n");
         return 64;
     }
     mode = argv[1];
