@@ -200,11 +200,9 @@ static gort_chan *makechan(size_t elemsize, size_t cap, const gort_type *t)
         errno = EINVAL;
         return NULL;
     }
-    gort_chan *c = calloc(1, sizeof *c + bufbytes);
-    if (!c) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    /* A heap object: collected when unreachable.  Its buffer is scanned
+     * (conservatively) when the elements may hold pointers. */
+    gort_chan *c = t ? gort_alloc(sizeof *c + bufbytes) : gort_alloc_noscan(sizeof *c + bufbytes);
     c->elemsize = (uint32_t)elemsize;
     c->dataqsiz = cap;
     c->buf = (char *)(c + 1);

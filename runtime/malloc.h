@@ -303,6 +303,10 @@ uint64_t heap_goal(void);
 uintptr_t heap_object_base(uintptr_t p, mspan **span, uintptr_t *size);
 bool heap_ptrbit(uintptr_t addr);
 
+/* The collector (gc.c). */
+void gc_read_stats(gort_memstats *ms);
+uint64_t gc_next_goal(void);              /* 0 before the first cycle */
+
 /* The allocator behind gort_new/gort_alloc.  t NULL with scan: every word
  * may be a pointer (conservative). */
 void *mallocgc(size_t size, const gort_type *t, size_t n, bool scan);

@@ -115,6 +115,7 @@ void gort_read_memstats(gort_memstats *ms)
     ms->threads = ss.threads;
     ms->gomaxprocs = ss.gomaxprocs;
     ms->syscalls = ss.syscalls;
+    gc_read_stats(ms);
 }
 
 /* ------------------------------------------------------------------ */

@@ -1380,13 +1380,17 @@ int gort_go_with(gort_fn fn, void *arg, const gort_go_opts *opts)
 /* ------------------------------------------------------------------ */
 /* System calls                                                        */
 
-void gort_syscall_enter(void)
+/* gort_syscall_enter (arch/amd64.S) lands here with the caller's
+ * callee-saved registers at regs[0..5] and its return address at regs[6]. */
+void syscall_enter_regs(const uintptr_t *regs)
 {
     g_t *gp = getg_or_die("gort_syscall_enter");
     m_t *mp = gp->m;
     p_t *pp = mp->p;
     if (mp->oldp || !pp)
         rt_throw("gort_syscall_enter: already in a system call");
+    memcpy(gp->syscallregs, regs, sizeof gp->syscallregs);
+    gp->syscallsp = (uintptr_t)(regs + 7);   /* the caller's sp after the call */
     pp->nsyscall++;
     casgstatus(gp, G_RUNNING, G_SYSCALL);
     atomic_fetch_add_explicit(&pp->syscalltick, 1, memory_order_relaxed);
@@ -1779,12 +1783,14 @@ static int32_t cpu_count(void)
 }
 
 static void heap_goroutines_start(void);
+int64_t runtime_start_ns;
 
 static int rt_init(bool standalone)
 {
     int expect = RUNTIME_OFF;
     if (!atomic_compare_exchange_strong(&runtime_state, &expect, -1))
         return -EALREADY;
+    runtime_start_ns = nanotime();
     debugvars_init();
     stackinit();
     mallocinit();
@@ -1992,7 +1998,7 @@ static void delegated_entry(void *arg)
 
 /* Run fn(arg) on a runtime goroutine and wait for it, for callers that are
  * not goroutines but need to stop the world. */
-static int run_on_goroutine(void (*fn)(void *), void *arg)
+int run_on_goroutine(void (*fn)(void *), void *arg)
 {
     struct delegated d = {.fn = fn, .arg = arg};
     int err = newproc(delegated_entry, &d, 0, NULL, true, NULL, NULL);

@@ -100,6 +100,10 @@ typedef struct g {
     int32_t ndeferpool;
     struct timer sleeptimer;      /* gort_sleep's timer */
     size_t allg_index;            /* slot in allgs */
+    /* In a system call: the caller's sp and callee-saved registers at
+     * gort_syscall_enter, for the collector. */
+    uintptr_t syscallsp;
+    uintptr_t syscallregs[6];
 #if GORT_TSAN
     void *tsan_fiber;
 #endif
@@ -294,6 +298,12 @@ static inline void safepoint_poll(void)
     if (gp && __builtin_expect(atomic_load_explicit(&gp->preempt, memory_order_relaxed), 0))
         safepoint();
 }
+
+void syscall_enter_regs(const uintptr_t *regs);
+/* Run fn(arg) on a runtime goroutine and wait, for callers that are not
+ * goroutines (0, or a negative errno if no goroutine could start). */
+int run_on_goroutine(void (*fn)(void *), void *arg);
+extern int64_t runtime_start_ns;   /* nanotime() when the runtime started */
 
 /* Run queues (runq.c). */
 void runqput(p_t *pp, g_t *gp, bool next);

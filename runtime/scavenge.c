@@ -37,8 +37,9 @@ static int64_t periodic_last;                  /* sysmon only */
 
 uint64_t heap_goal(void)
 {
-    /* The collector's pacer will set it; until then, its minimum. */
-    return (uint64_t)4 << 20;
+    /* The last cycle's goal, or the minimum before the first. */
+    uint64_t g = gc_next_goal();
+    return g ? g : (uint64_t)4 << 20;
 }
 
 uint64_t heap_retained(void)
@@ -164,6 +165,7 @@ void scavenger_periodic(int64_t now)
 void gort_free_os_memory(void)
 {
     mallocinit();
+    gort_gc();
     uint64_t released = mheap_scavenge(UINT64_MAX, INT64_MAX);
     scvg_trace(-1, released);
 }

@@ -304,13 +304,25 @@ typedef struct gort_type {
  * ENOMEM) the process dies with "fatal error: out of memory allocating N
  * bytes"; these calls never return NULL.
  *
- * What the collector will see: gort_new and gort_new_array objects are
- * scanned precisely by type, gort_alloc objects conservatively (every
- * aligned word), gort_alloc_noscan objects never.  The collector is not
- * there yet: objects are only freed by a collection cycle, which libgort
- * does not run yet, so today the heap only grows.  Each call works from
- * any thread; threads that are not running a goroutine share one locked
- * cache.
+ * The collector frees objects nothing reaches.  It finds references,
+ * conservatively, in every goroutine's stack and saved registers, in the
+ * writable data and bss of the program and of every loaded shared object,
+ * in the ranges registered with gort_root_add, and in goroutine start and
+ * deferred-call arguments; then in heap objects: gort_new and
+ * gort_new_array objects by their type, gort_alloc objects at every
+ * aligned word, gort_alloc_noscan objects never.  A pointer is a reference
+ * if it points anywhere inside an object.  References held only in
+ * malloc'd memory, in thread-local variables, or by threads that are not
+ * goroutines are invisible: register such memory as a root, or keep the
+ * object reachable otherwise.  Channels are heap objects too.  Today the
+ * collector runs when asked (gort_gc, gort_free_os_memory) and marks with
+ * the world stopped; automatic, concurrent collection is coming.  Each
+ * call works from any thread; threads that are not running a goroutine
+ * share one locked cache.
+ *
+ * Between gort_syscall_enter and gort_syscall_exit a goroutine must not
+ * move heap references around: the collector sees its stack and registers
+ * as they were at gort_syscall_enter.
  * ------------------------------------------------------------------- */
 
 /* A zeroed object of type t.  A NULL t, or a pointer offset that is not
@@ -323,10 +335,31 @@ GORT_API void *gort_alloc(size_t size);
 /* size zeroed bytes that never hold heap pointers. */
 GORT_API void *gort_alloc_noscan(size_t size);
 
-/* Return every free heap page to the operating system now (the collector
- * will run a forced cycle first).  Prints the scvg-1 lines with
- * GODEBUG=gctrace=1.  Any thread. */
+/* Run a full collection now and return when it and its sweep are done.
+ * Counted as forced; prints Go's gctrace line with GODEBUG=gctrace=1.
+ * Any thread (from a thread that is not a goroutine, a runtime goroutine
+ * collects while the caller waits). */
+GORT_API void gort_gc(void);
+
+/* A forced collection, then every free heap page back to the operating
+ * system now.  Prints the scvg-1 lines with GODEBUG=gctrace=1.  Any
+ * thread. */
 GORT_API void gort_free_os_memory(void);
+
+/* Make [addr, addr + len) a root: every aligned word in it that points
+ * into a heap object keeps that object alive, until gort_root_remove(addr).
+ * For heap references kept in malloc'd or other non-heap memory. */
+GORT_API void gort_root_add(void *addr, size_t len);
+GORT_API void gort_root_remove(void *addr);
+
+/* Keep p's object reachable at least until this call (the compiler may
+ * otherwise drop the last reference early). */
+GORT_API void gort_keepalive(const void *p);
+
+/* Store a heap pointer into a heap object: GORT_STORE(obj->field, value).
+ * Today a plain store; the concurrent collector's write barrier will run
+ * here, so plugins store heap pointers into heap objects through it. */
+#define GORT_STORE(lvalue, value) ((lvalue) = (value))
 
 /* Number of size classes in gort_memstats.by_size (class 0, large objects,
  * is not among them). */
