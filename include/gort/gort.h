@@ -26,7 +26,7 @@
  * Environment, read once at start (as Go does):
  *   GOMAXPROCS        number of Ps (default: the CPUs this process may use)
  *   GODEBUG           comma-separated name=value: schedtrace=MS,
- *                     scheddetail=1, gctrace=1 (scvg lines), madvdontneed=0
+ *                     scheddetail=1, gctrace=1 (gc and scvg lines), madvdontneed=0
  *                     (release memory with MADV_FREE), scavenge=1 (periodic
  *                     release every 10 ms of spans free for 20 ms).  Unknown
  *                     names are ignored with a warning.
