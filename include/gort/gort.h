@@ -394,15 +394,16 @@ typedef struct gort_memstats {
     uint64_t buck_hash_sys;   /* profiling buckets (always 0) */
     uint64_t gc_sys;          /* collector metadata: arena maps, bitmaps */
     uint64_t other_sys;       /* other runtime allocations */
-    /* Collector (filled in by the collector; zero until it runs). */
-    uint64_t next_gc;         /* heap goal of the next cycle */
+    /* Collector. */
+    uint64_t next_gc;         /* heap goal of the next cycle: twice the heap the
+                                 last cycle marked, 4 MiB at least */
     uint64_t last_gc;         /* end of the last cycle, ns since the epoch */
     uint64_t pause_total_ns;
     uint64_t pause_ns[256];   /* circular; the latest at [(num_gc + 255) % 256] */
     uint64_t pause_end[256];  /* ns since the epoch */
     uint32_t num_gc;
     uint32_t num_forced_gc;
-    double gc_cpu_fraction;
+    double gc_cpu_fraction;   /* collector CPU / (uptime x gomaxprocs) */
     bool enable_gc;
     bool debug_gc;
     struct {
