@@ -420,7 +420,7 @@ typedef struct gort_memstats {
     uint64_t heap_goal;       /* = next_gc */
     int64_t memory_limit;     /* INT64_MAX: none */
     uint64_t last_pause_max_ns;
-    uint64_t assist_cpu_ns, mark_worker_cpu_ns;
+    uint64_t assist_cpu_ns, mark_worker_cpu_ns;   /* zero until the concurrent mark */
     uint64_t scav_released;   /* bytes the scavenger and gort_free_os_memory released, ever */
     uint64_t tiny_allocs;     /* allocations that went into tiny blocks */
     uint64_t large_allocs;    /* objects over 32 KiB allocated, ever */
