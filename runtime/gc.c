@@ -48,6 +48,16 @@
 #define NO_SANITIZE
 #endif
 
+#if GORT_ASAN
+/* ASan's detect_stack_use_after_return moves address-taken locals to
+ * "fake stack" frames outside the goroutine stacks the collector scans:
+ * keep it off in ASan builds (weak, so a program can still choose). */
+__attribute__((weak, used)) const char *__asan_default_options(void)
+{
+    return "detect_stack_use_after_return=0";
+}
+#endif
+
 /* ------------------------------------------------------------------ */
 /* Registered roots                                                     */
 
@@ -222,6 +232,12 @@ NO_SANITIZE static void scan_stacks(g_t *self, uintptr_t sp)
         uintptr_t lo;
         if (gp == self) {
             lo = sp;
+        } else if (gp->system) {
+            /* The runtime's own goroutines (sweeper, scavenger) hold no
+             * heap references, but their parked frames may hold stale
+             * words that would keep garbage alive for good. */
+            scan_gextra(gp);
+            continue;
         } else if (st == G_SYSCALL) {
             lo = gp->syscallsp;
             for (int r = 0; r < 6; r++)
@@ -329,11 +345,15 @@ static uint64_t heap_live(void)
 /* Spill the callee-saved registers into a frame that scan_stacks covers,
  * then mark from every root.  noinline: the jmp_buf must be in a frame
  * below the sp that is scanned from. */
-__attribute__((noinline)) static void mark_from_roots(g_t *self)
+__attribute__((noinline)) NO_SANITIZE static void mark_from_roots(g_t *self)
 {
     jmp_buf regs;
     setjmp(regs);
-    scan_stacks(self, (uintptr_t)&regs);
+    /* The jmp_buf itself is scanned too: under ASan it may live in a
+     * "fake stack" frame off the goroutine's stack.  The frame address is
+     * on the real stack, below everything the goroutine's callers hold. */
+    scan_range((uintptr_t)&regs, (uintptr_t)(&regs + 1));
+    scan_stacks(self, (uintptr_t)__builtin_frame_address(0));
     __asm__ volatile("" : : "r"(&regs) : "memory");
     dl_iterate_phdr(scan_segments, NULL);
     scan_roots();

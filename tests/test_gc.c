@@ -554,8 +554,9 @@ static void test_objects_reachable_only_from_parked_goroutines_locals_survive(vo
 
     /* Wake them: each checks its object, drops it and exits. */
     int v = 7;
-    gort_chan_send(pk.wake, &v);
+    int sent = gort_chan_send_until(pk.wake, &v, gort_nanotime() + WAIT_TIMEOUT);
     atomic_store(&pk.stop_sleeper, 1);
+    assert_int_equal(sent, 0);
     assert_true(gt_wait_for(atomic_load(&pk.done[0]) && atomic_load(&pk.done[1]), WAIT_TIMEOUT));
     assert_true(wait_goroutines(base));
     SCRUB_AND_GC();
@@ -1150,7 +1151,7 @@ static void test_a_deferred_calls_argument_keeps_its_object(void **state)
     bool top_live = live_exact(dt.h);
     alloc_garbage(DF_SIZE, false, 64);
     int v = 1;
-    gort_chan_send(dt.wake, &v);
+    assert_int_equal(gort_chan_send_until(dt.wake, &v, gort_nanotime() + WAIT_TIMEOUT), 0);
     assert_true(gt_wait_for(atomic_load(&dt.ran) != 0, WAIT_TIMEOUT));
     assert_true(wait_goroutines(base));
     /* The deferred call has run: its argument is garbage now. */
@@ -1314,9 +1315,13 @@ static void test_a_typed_channels_buffer_keeps_its_elements_targets(void **state
     for (int i = 0; i < CH_N; i++)
         typed_lost += !kept(ch_h[i], CH_SIZE, tag_of(12, (uint64_t)i));
     bool raw_freed = FREED(ch_h[CH_N]);
+    /* The channels themselves (bss) must be there before they are used. */
+    assert_true(live_exact(hide(ch_typed)) && live_exact(hide(ch_raw)));
     alloc_garbage(CH_SIZE, false, 64);
     int recv_bad = ch_recv_check(ch_typed, 0, CH_N);
-    gort_chan_recv(ch_raw, NULL);
+    bool raw_ok = false;
+    if (gort_chan_recv_until(ch_raw, NULL, &raw_ok, gort_nanotime() + WAIT_TIMEOUT) != 0 || !raw_ok)
+        recv_bad++;
 
     /* Received: the buffer's slots no longer keep the objects. */
     SCRUB_AND_GC();

@@ -322,7 +322,10 @@ typedef struct gort_type {
  *
  * Between gort_syscall_enter and gort_syscall_exit a goroutine must not
  * move heap references around: the collector sees its stack and registers
- * as they were at gort_syscall_enter.
+ * as they were at gort_syscall_enter.  A static variable that only keeps
+ * an object alive (written, never read) may be optimised away: make it
+ * volatile.  ASan builds of libgort turn detect_stack_use_after_return
+ * off, since its fake stack frames are invisible to the collector.
  * ------------------------------------------------------------------- */
 
 /* A zeroed object of type t.  A NULL t, or a pointer offset that is not
