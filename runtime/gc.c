@@ -134,11 +134,8 @@ static inline void shade(uintptr_t v)
     uintptr_t base = heap_object_base(v, &s, NULL);
     if (!base)
         return;
-    uint32_t idx = spc_class(s->spc) ? class_objindex(spc_class(s->spc), base - s->base) : 0;
-    uint8_t bit = (uint8_t)(1u << (idx % 8));
-    if (s->gcmarkbits[idx / 8] & bit)
+    if (!span_setmark(s, base))
         return;
-    s->gcmarkbits[idx / 8] |= bit;
     bytes_marked += s->elemsize;
     if (!spc_noscan(s->spc))
         push(base);
@@ -371,8 +368,7 @@ static void gc_cycle(bool forced)
 
     /* Sweep termination: the world stops, the last cycle's sweep ends. */
     stop_the_world("GC");
-    sweep_finish();
-    heap_flush_mcaches_stw();           /* leaves P-less threads' cache locked */
+    heap_sweepterm_stw();
     int64_t t1 = gort_nanotime(), c1 = thread_cpu();
 
     /* Mark. */
@@ -382,10 +378,7 @@ static void gc_cycle(bool forced)
     uint64_t heap1 = heap0;             /* nothing is allocated while the world is stopped */
 
     /* Mark termination: flip to sweeping. */
-    uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
-    atomic_store_explicit(&mheap_.sweepdone, 0, memory_order_relaxed);
-    atomic_store_explicit(&mheap_.sweepgen, sg + 2, memory_order_release);
-    mcache_foreign_unlock();
+    heap_flip_stw();
     uint64_t goal = bytes_marked * 2 > ((uint64_t)4 << 20) ? bytes_marked * 2 : (uint64_t)4 << 20;
     int64_t t3 = gort_nanotime(), c3 = thread_cpu();
 

@@ -323,7 +323,7 @@ static void *alloc_large(mcache *c, size_t size, const gort_type *t, size_t n, b
     if (size > heap_max_bytes || size + PAGE_SIZE < size)
         oom(size);
     uintptr_t npages = (size + PAGE_SIZE - 1) / PAGE_SIZE;
-    mspan *s = mheap_alloc(npages, (uint8_t)!scan, true);
+    mspan *s = mheap_alloc(npages, (uint8_t)!scan);
     if (!s)
         oom(size);
     if (s->needzero)
@@ -341,39 +341,32 @@ static void *alloc_large(mcache *c, size_t size, const gort_type *t, size_t n, b
 /* ------------------------------------------------------------------ */
 /* Entry points                                                         */
 
+static inline void *alloc_from(mcache *c, size_t size, const gort_type *t, size_t n, bool scan,
+                               uint64_t pat)
+{
+    if (size > MAX_SMALL_SIZE)
+        return alloc_large(c, size, t, n, scan, pat);
+    if (!scan && size < TINY_SIZE)
+        return alloc_tiny(c, size);
+    return alloc_small(c, size, t, n, scan, pat);
+}
+
+/* The allocator behind gort_new and gort_alloc.  t NULL with scan: every
+ * word may be a pointer (conservative).  pat: see heap_setbits. */
 static inline void *mallocgc_pat(size_t size, const gort_type *t, size_t n, bool scan, uint64_t pat)
 {
     if (size == 0)
         return &zerobase;
     g_t *gp = getg();
     p_t *pp = gp ? gp->m->p : NULL;
-    if (__builtin_expect(pp != NULL && pp->mcache != NULL, 1)) {
-        mcache *c = pp->mcache;
-        if (size > MAX_SMALL_SIZE)
-            return alloc_large(c, size, t, n, scan, pat);
-        if (!scan && size < TINY_SIZE)
-            return alloc_tiny(c, size);
-        return alloc_small(c, size, t, n, scan, pat);
-    }
+    if (__builtin_expect(pp != NULL && pp->mcache != NULL, 1))
+        return alloc_from(pp->mcache, size, t, n, scan, pat);
     /* Not on a P: an embedder's thread, or before the runtime starts. */
     mallocinit();
     rtlock_lock(&foreign_lock);
-    mcache *c = foreign_cache;
-    void *p;
-    if (size > MAX_SMALL_SIZE)
-        p = alloc_large(c, size, t, n, scan, pat);
-    else if (!scan && size < TINY_SIZE)
-        p = alloc_tiny(c, size);
-    else
-        p = alloc_small(c, size, t, n, scan, pat);
+    void *p = alloc_from(foreign_cache, size, t, n, scan, pat);
     rtlock_unlock(&foreign_lock);
     return p;
-}
-
-void *mallocgc(size_t size, const gort_type *t, size_t n, bool scan)
-{
-    uint64_t pat = t ? check_type("mallocgc", t) : 0;
-    return mallocgc_pat(size, t, n, scan, pat);
 }
 
 void *gort_new(const gort_type *t)

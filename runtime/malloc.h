@@ -154,6 +154,17 @@ void spanlist_remove(spanlist *l, mspan *s);
 static inline uint8_t spc_class(uint8_t spc) { return spc >> 1; }
 static inline bool spc_noscan(uint8_t spc) { return spc & 1; }
 
+/* Set the mark bit of the object at base in s; false if it was set. */
+static inline bool span_setmark(mspan *s, uintptr_t base)
+{
+    uint32_t idx = spc_class(s->spc) ? class_objindex(spc_class(s->spc), base - s->base) : 0;
+    uint8_t bit = (uint8_t)(1u << (idx % 8));
+    if (s->gcmarkbits[idx / 8] & bit)
+        return false;
+    s->gcmarkbits[idx / 8] |= bit;
+    return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* Per-arena metadata                                                  */
 
@@ -255,9 +266,9 @@ void mcache_foreign_lock(void);
 void mcache_foreign_unlock(void);
 mcache *mcache_foreign(void);
 
-mspan *mheap_alloc(uintptr_t npages, uint8_t spc, bool large);  /* NULL: out of memory */
+mspan *mheap_alloc(uintptr_t npages, uint8_t spc);  /* NULL: out of memory */
 void mheap_free(mspan *s);                 /* an in-use span back to the heap */
-void mheap_init_span(mspan *s, uint8_t spc, bool zeroed_bits);
+
 uint8_t *gcbits_alloc(uint16_t nelems);
 void gcbits_free(uint8_t *bits, uint16_t nelems);
 /* Release free pages: at most nbytes (SIZE_MAX: all), only pages of spans
@@ -282,11 +293,12 @@ void bgsweep_wake(void);
 /* Count the caller as a sweeper while it sweeps a span it took itself. */
 void sweeper_enter(void);
 void sweeper_exit(void);
-/* Cycle flip: world stopped.  Flush every mcache, advance sweepgen. */
+/* A cycle, with the world stopped: sweep termination finishes the last
+ * cycle's sweep and flushes every mcache, leaving the shared cache of
+ * threads without a P locked (they are not stopped); the flip, at mark
+ * termination, advances sweepgen and unlocks it. */
+void heap_sweepterm_stw(void);
 void heap_flip_stw(void);
-/* Flush the mcache of every P (world stopped); the shared cache of
- * threads without a P is left locked until mcache_foreign_unlock. */
-void heap_flush_mcaches_stw(void);
 /* Sweep pages until npages have been freed or nothing is left. */
 void sweep_reclaim(uintptr_t npages);
 
@@ -307,8 +319,5 @@ bool heap_ptrbit(uintptr_t addr);
 void gc_read_stats(gort_memstats *ms);
 uint64_t gc_next_goal(void);              /* 0 before the first cycle */
 
-/* The allocator behind gort_new/gort_alloc.  t NULL with scan: every word
- * may be a pointer (conservative). */
-void *mallocgc(size_t size, const gort_type *t, size_t n, bool scan);
 
 #endif

@@ -74,7 +74,7 @@ mspan *mcentral_cachespan(mcentral *c)
     rtlock_unlock(&c->lock);
 
     uint8_t cls = spc_class(c->spc);
-    s = mheap_alloc(class_info[cls].npages, c->spc, false);
+    s = mheap_alloc(class_info[cls].npages, c->spc);
     if (!s)
         return NULL;
     return s;

@@ -360,46 +360,47 @@ size_t heap_free_runs(uintptr_t *pages)
 
 /* Make s, whose pages are set up (bits), a free span: merge it with free
  * neighbours and insert it.  mheap.lock held. */
+/* Merge free span t, adjacent to s, into s.  mheap.lock held. */
+static void absorb(mspan *s, mspan *t)
+{
+    treap_remove(t);
+    if (t->scavlisted) {
+        /* Its unreleased pages are now s's: s goes on the list. */
+        spanlist_remove(&mheap_.unscav, t);
+        t->scavlisted = false;
+        if (!s->scavlisted) {
+            s->scavlisted = true;
+            spanlist_insert(&mheap_.unscav, s);
+        }
+    }
+    if (t->base < s->base)
+        s->base = t->base;
+    s->npages += t->npages;
+    if (t->unusedsince > s->unusedsince)
+        s->unusedsince = t->unusedsince;
+    span_dispose(t);
+}
+
+static bool free_neighbour(const mspan *t)
+{
+    return t && atomic_load_explicit(&t->state, memory_order_relaxed) == MSPAN_FREE;
+}
+
+/* Make s, whose pages are set up (bits), a free span: merge it with free
+ * neighbours and insert it.  mheap.lock held. */
 static void free_insert(mspan *s, int64_t now)
 {
     atomic_store_explicit(&s->state, MSPAN_FREE, memory_order_release);
     s->unusedsince = now;
     uintptr_t end = s->base + s->npages * PAGE_SIZE;
+    /* A free span maps its first and last page; any other entry there may
+     * be stale, so the bounds must match too. */
     mspan *t = getspan(s->base - 1);
-    if (t && atomic_load_explicit(&t->state, memory_order_relaxed) == MSPAN_FREE &&
-        t->base + t->npages * PAGE_SIZE == s->base) {
-        treap_remove(t);
-        if (t->scavlisted) {
-            spanlist_remove(&mheap_.unscav, t);
-            t->scavlisted = false;
-            if (!s->scavlisted) {
-                /* s joins the list below (its pages are checked there). */
-                s->scavlisted = true;
-                spanlist_insert(&mheap_.unscav, s);
-            }
-        }
-        s->base = t->base;
-        s->npages += t->npages;
-        if (t->unusedsince > s->unusedsince)
-            s->unusedsince = t->unusedsince;
-        span_dispose(t);
-    }
+    if (free_neighbour(t) && t->base + t->npages * PAGE_SIZE == s->base)
+        absorb(s, t);
     t = getspan(end);
-    if (t && atomic_load_explicit(&t->state, memory_order_relaxed) == MSPAN_FREE && t->base == end) {
-        treap_remove(t);
-        if (t->scavlisted) {
-            spanlist_remove(&mheap_.unscav, t);
-            t->scavlisted = false;
-            if (!s->scavlisted) {
-                s->scavlisted = true;
-                spanlist_insert(&mheap_.unscav, s);
-            }
-        }
-        s->npages += t->npages;
-        if (t->unusedsince > s->unusedsince)
-            s->unusedsince = t->unusedsince;
-        span_dispose(t);
-    }
+    if (free_neighbour(t) && t->base == end)
+        absorb(s, t);
     setspan(s->base, s);
     setspan(s->base + (s->npages - 1) * PAGE_SIZE, s);
     treap_insert(s);
@@ -515,9 +516,8 @@ static bool heap_grow(uintptr_t npages)
 /* ------------------------------------------------------------------ */
 /* Allocating and freeing spans                                        */
 
-void mheap_init_span(mspan *s, uint8_t spc, bool zeroed_bits)
+static void init_span(mspan *s, uint8_t spc)
 {
-    (void)zeroed_bits;
     uint8_t c = spc_class(spc);
     s->spc = spc;
     if (c == 0) {
@@ -535,9 +535,8 @@ void mheap_init_span(mspan *s, uint8_t spc, bool zeroed_bits)
     s->gcmarkbits = gcbits_alloc(s->nelems);
 }
 
-mspan *mheap_alloc(uintptr_t npages, uint8_t spc, bool large)
+mspan *mheap_alloc(uintptr_t npages, uint8_t spc)
 {
-    (void)large;
     if (!atomic_load_explicit(&mheap_.sweepdone, memory_order_acquire))
         sweep_reclaim(npages);
     rtlock_lock(&mheap_.lock);
@@ -587,7 +586,7 @@ mspan *mheap_alloc(uintptr_t npages, uint8_t spc, bool large)
     }
     s->needzero = pagebits(s->base, s->npages, DIRTY, BITS_COUNT) != 0;
     pagebits(s->base, s->npages, DIRTY, BITS_CLEAR);
-    mheap_init_span(s, spc, true);
+    init_span(s, spc);
     atomic_store_explicit(&s->sweepgen, atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed),
                           memory_order_relaxed);
     for (uintptr_t i = 0; i < npages; i++)

@@ -124,8 +124,7 @@ void gort_read_memstats(gort_memstats *ms)
 void rt_test_heap_cycle_begin(void)
 {
     stop_the_world("heap test: cycle begin");
-    sweep_finish();
-    heap_flush_mcaches_stw();
+    heap_sweepterm_stw();
     mcache_foreign_unlock();
     start_the_world();
 }
@@ -136,14 +135,14 @@ bool rt_test_heap_mark(const void *p)
     uintptr_t base = heap_object_base((uintptr_t)p, &s, NULL);
     if (!base)
         return false;
-    uint32_t idx = spc_class(s->spc) ? class_objindex(spc_class(s->spc), base - s->base) : 0;
-    s->gcmarkbits[idx / 8] |= (uint8_t)(1u << (idx % 8));
+    span_setmark(s, base);
     return true;
 }
 
 void rt_test_heap_cycle_end(bool sweep_now)
 {
     stop_the_world("heap test: cycle end");
+    heap_sweepterm_stw();
     heap_flip_stw();
     start_the_world();
     if (sweep_now)

@@ -217,7 +217,7 @@ void sweep_reclaim(uintptr_t npages)
 /* ------------------------------------------------------------------ */
 /* The flip                                                             */
 
-void heap_flush_mcaches_stw(void)
+static void flush_mcaches_stw(void)
 {
     for (int32_t i = 0; i < GORT_MAX_PROCS; i++) {
         p_t *pp = allp[i];
@@ -229,11 +229,15 @@ void heap_flush_mcaches_stw(void)
     mcache_foreign_lock();
 }
 
-void heap_flip_stw(void)
+void heap_sweepterm_stw(void)
 {
     /* Nothing may be left from the last cycle. */
     sweep_finish();
-    heap_flush_mcaches_stw();
+    flush_mcaches_stw();
+}
+
+void heap_flip_stw(void)
+{
     uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
     atomic_store_explicit(&mheap_.sweepdone, 0, memory_order_relaxed);
     atomic_store_explicit(&mheap_.sweepgen, sg + 2, memory_order_release);
