@@ -101,6 +101,7 @@
 #include <pthread.h>
 
 #include "testutil.h"
+#include "heaputil.h"
 #include "testing.h"
 
 #define KIB ((size_t)1024)
@@ -353,61 +354,6 @@ NOINLINE static int count_live(const uintptr_t *h, int n, bool *all_aligned)
 static bool wait_goroutines(int base)
 {
     return gt_wait_for(gort_num_goroutine() <= base, WAIT_TIMEOUT);
-}
-
-/* MemStats: the sums over by_size and the identities that hold at any
- * quiescent point (as in test_heap.c). */
-struct bysums {
-    uint64_t mallocs, frees, live_bytes;
-};
-
-static void by_size_sums(const gort_memstats *ms, struct bysums *s)
-{
-    memset(s, 0, sizeof *s);
-    for (int i = 0; i < GORT_NUM_SIZE_CLASSES; i++) {
-        s->mallocs += ms->by_size[i].mallocs;
-        s->frees += ms->by_size[i].frees;
-        s->live_bytes += (ms->by_size[i].mallocs - ms->by_size[i].frees) * ms->by_size[i].size;
-    }
-}
-
-static bool identities_hold(const gort_memstats *ms, const char *when)
-{
-    bool ok = true;
-    struct bysums s;
-    by_size_sums(ms, &s);
-#define ID(cond)                                                              \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            ok = false;                                                       \
-            print_message("%s: MemStats identity fails: %s\n", when, #cond);  \
-        }                                                                     \
-    } while (0)
-    ID(ms->heap_sys == ms->heap_inuse + ms->heap_idle);
-    ID(ms->heap_released <= ms->heap_idle);
-    ID(ms->mallocs >= ms->frees);
-    ID(ms->mallocs - ms->frees == ms->heap_objects);
-    ID(ms->alloc == ms->heap_alloc);
-    ID(ms->total_alloc >= ms->heap_alloc);
-    ID(ms->heap_inuse >= ms->heap_alloc);
-    ID(ms->large_allocs >= ms->large_frees);
-    ID(s.mallocs >= s.frees);
-    ID(s.mallocs - s.frees + (ms->large_allocs - ms->large_frees) == ms->heap_objects);
-    ID(s.live_bytes <= ms->heap_alloc);
-    uint64_t extra_m = ms->mallocs - (s.mallocs + ms->large_allocs);
-    uint64_t extra_f = ms->frees - (s.frees + ms->large_frees);
-    ID(extra_m == 0 || extra_m == ms->tiny_allocs);
-    ID(extra_f == extra_m);
-    for (int i = 0; i < GORT_NUM_SIZE_CLASSES; i++)
-        ID(ms->by_size[i].mallocs >= ms->by_size[i].frees);
-#undef ID
-    if (!ok)
-        print_message("%s: mallocs=%" PRIu64 " frees=%" PRIu64 " heap_objects=%" PRIu64
-                      " heap_alloc=%" PRIu64 " tiny_allocs=%" PRIu64 " large %" PRIu64 "/%" PRIu64
-                      " by_size %" PRIu64 "/%" PRIu64 "\n",
-                      when, ms->mallocs, ms->frees, ms->heap_objects, ms->heap_alloc,
-                      ms->tiny_allocs, ms->large_allocs, ms->large_frees, s.mallocs, s.frees);
-    return ok;
 }
 
 static gort_memstats ms0, ms1, ms2;
