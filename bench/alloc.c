@@ -43,17 +43,7 @@
  * Errors (bad arguments, a failed check) go to stderr with exit status 1
  * (2 for usage), and no result line is printed.
  */
-#include <gort/gort.h>
-
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* The result line, written by the main goroutine, printed by main(). */
-static char result[256];
-
-static int64_t n_ops;
+#include "bench.h"
 
 #define WARMUP 10000
 
@@ -62,33 +52,13 @@ static int64_t n_ops;
 #define SINK_LEN 1024
 static void *volatile sink[SINK_LEN];
 
-static _Noreturn void die(const char *what, int err)
-{
-    fprintf(stderr, "alloc: %s: %s\n", what, gort_strerror(err));
-    exit(1);
-}
-
-/* A check failed: the heap gave overlapping or unzeroed memory. */
-static _Noreturn void wrong(const char *workload, const char *what,
-                            long long got, long long want)
-{
-    fprintf(stderr, "alloc: %s: %s is %lld, want %lld\n", workload, what, got, want);
-    exit(1);
-}
-
 /* A check failed: an object came with a non-zero word where nothing was
  * written.  back counts the objects from the last one allocated (0). */
 static _Noreturn void not_zeroed(const char *workload, const char *what, int64_t back)
 {
-    fprintf(stderr, "alloc: %s: %s is not zero in object %lld, counting back from the last\n",
-            workload, what, (long long)back);
+    fprintf(stderr, "%s: %s: %s is not zero in object %lld, counting back from the last\n",
+            bench_prog, workload, what, (long long)back);
     exit(1);
-}
-
-static void set_result(const char *workload, int64_t t0, int64_t t1)
-{
-    snprintf(result, sizeof result, "%s ns_per_op=%.1f", workload,
-             (double)(t1 - t0) / (double)n_ops);
 }
 
 /* ---------------------------------------------------------------------
@@ -129,7 +99,7 @@ static void bench_ptr16(void)
             not_zeroed("ptr16", "field b", count);
     if (count != n_ops)
         wrong("ptr16", "length of the chain of objects", count, n_ops);
-    set_result("ptr16", t0, t1);
+    set_result("ptr16", t0, t1, n_ops);
 }
 
 /* ---------------------------------------------------------------------
@@ -175,7 +145,7 @@ static void bench_ptr64(void)
             not_zeroed("ptr64", "field b, x, c or y[3]", count);
     if (count != n_ops)
         wrong("ptr64", "length of the chain of objects", count, n_ops);
-    set_result("ptr64", t0, t1);
+    set_result("ptr64", t0, t1, n_ops);
 }
 
 /* ---------------------------------------------------------------------
@@ -207,7 +177,7 @@ static void bench_noscan8(void)
         if (v != i)
             wrong("noscan8", "value of a recent object", v, i);
     }
-    set_result("noscan8", t0, t1);
+    set_result("noscan8", t0, t1, n_ops);
 }
 
 /* ---------------------------------------------------------------------
@@ -248,73 +218,19 @@ static void bench_alloc4k(void)
             not_zeroed("alloc4k", "word 1 or 511", count);
     if (count != n_ops)
         wrong("alloc4k", "length of the chain of blocks", count, n_ops);
-    set_result("alloc4k", t0, t1);
+    set_result("alloc4k", t0, t1, n_ops);
 }
 
 /* ------------------------------------------------------------------- */
 
-static const struct workload {
-    const char *name;
-    void (*run)(void);
-    int64_t default_n;
-} workloads[] = {
-    {"ptr16", bench_ptr16, 5000000},
-    {"ptr64", bench_ptr64, 5000000},
-    {"noscan8", bench_noscan8, 10000000},
-    {"alloc4k", bench_alloc4k, 100000},
+static const struct bench_workload workloads[] = {
+    {"ptr16", bench_ptr16, 5000000, false},
+    {"ptr64", bench_ptr64, 5000000, false},
+    {"noscan8", bench_noscan8, 10000000, false},
+    {"alloc4k", bench_alloc4k, 100000, false},
 };
-
-#define N_WORKLOADS (sizeof workloads / sizeof workloads[0])
-
-static void entry(void *arg)
-{
-    const struct workload *w = arg;
-    w->run();
-}
-
-static _Noreturn void usage(void)
-{
-    fprintf(stderr, "usage: alloc WORKLOAD [N]\nworkloads:");
-    for (size_t i = 0; i < N_WORKLOADS; i++)
-        fprintf(stderr, " %s (N=%lld)", workloads[i].name,
-                (long long)workloads[i].default_n);
-    fputc('\n', stderr);
-    exit(2);
-}
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3)
-        usage();
-
-    const struct workload *w = NULL;
-    for (size_t i = 0; i < N_WORKLOADS; i++)
-        if (strcmp(argv[1], workloads[i].name) == 0)
-            w = &workloads[i];
-    if (w == NULL)
-        usage();
-
-    n_ops = w->default_n;
-    if (argc == 3) {
-        char *end;
-        errno = 0;
-        long long n = strtoll(argv[2], &end, 10);
-        /* 2^40 is far beyond any run that fits in memory. */
-        if (errno != 0 || *end != '\0' || end == argv[2] || n <= 0 || n > (long long)1 << 40) {
-            fprintf(stderr, "alloc: N must be an integer from 1 to %lld, not \"%s\"\n",
-                    (long long)1 << 40, argv[2]);
-            exit(2);
-        }
-        n_ops = n;
-    }
-
-    int err = gort_main(entry, (void *)w);
-    if (err < 0)
-        die("gort_main", err);
-    if (result[0] == '\0') {
-        fprintf(stderr, "alloc: %s produced no result\n", w->name);
-        return 1;
-    }
-    printf("%s\n", result);
-    return 0;
+    return bench_main("alloc", workloads, sizeof workloads / sizeof workloads[0], argc, argv);
 }

@@ -31,39 +31,7 @@
  * Errors (bad arguments, a failed runtime call, a wrong value) go to stderr
  * with exit status 1 (2 for usage), and no result line is printed.
  */
-#include <gort/gort.h>
-
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* The result line, written by the main goroutine, printed by main(). */
-static char result[256];
-
-static int64_t n_ops;
-static int n_procs;     /* pingpong's GOMAXPROCS */
-
-static _Noreturn void die(const char *what, int err)
-{
-    fprintf(stderr, "chan: %s: %s\n", what, gort_strerror(err));
-    exit(1);
-}
-
-/* A check failed: the runtime gave a wrong value or count. */
-static _Noreturn void wrong(const char *workload, const char *what,
-                            long long got, long long want)
-{
-    fprintf(stderr, "chan: %s: %s is %lld, want %lld\n", workload, what, got, want);
-    exit(1);
-}
-
-static void spawn(gort_fn fn, void *arg)
-{
-    int err = gort_go(fn, arg);
-    if (err < 0)
-        die("gort_go", err);
-}
+#include "bench.h"
 
 static gort_chan *make_chan(size_t cap)
 {
@@ -71,12 +39,6 @@ static gort_chan *make_chan(size_t cap)
     if (c == NULL)
         die("gort_chan_make", -errno);
     return c;
-}
-
-static void set_result(const char *workload, int64_t t0, int64_t t1, int64_t ops)
-{
-    snprintf(result, sizeof result, "%s ns_per_op=%.1f", workload,
-             (double)(t1 - t0) / (double)ops);
 }
 
 /* ---------------------------------------------------------------------
@@ -283,12 +245,7 @@ static void bench_mutex_contended(void)
 
 /* ------------------------------------------------------------------- */
 
-static const struct workload {
-    const char *name;
-    void (*run)(void);
-    int64_t default_n;
-    bool takes_procs;   /* WORKLOAD PROCS [N] rather than WORKLOAD [N] */
-} workloads[] = {
+static const struct bench_workload workloads[] = {
     {"pingpong", bench_pingpong, 1000000, true},
     {"buffered", bench_buffered, 5000000, false},
     {"select2", bench_select2, 1000000, false},
@@ -296,70 +253,7 @@ static const struct workload {
     {"mutex_contended", bench_mutex_contended, 10000000, false},
 };
 
-#define N_WORKLOADS (sizeof workloads / sizeof workloads[0])
-
-static void entry(void *arg)
-{
-    const struct workload *w = arg;
-    w->run();
-}
-
-static _Noreturn void usage(void)
-{
-    fprintf(stderr, "usage: chan WORKLOAD [N]\n       chan pingpong PROCS [N]\nworkloads:");
-    for (size_t i = 0; i < N_WORKLOADS; i++)
-        fprintf(stderr, " %s (N=%lld)", workloads[i].name,
-                (long long)workloads[i].default_n);
-    fputc('\n', stderr);
-    exit(2);
-}
-
-/* The integer in s, between 1 and max; exit 2 if it is not one. */
-static long long parse_count(const char *what, const char *s, long long max)
-{
-    char *end;
-    errno = 0;
-    long long n = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || end == s || n <= 0 || n > max) {
-        fprintf(stderr, "chan: %s must be an integer from 1 to %lld, not \"%s\"\n",
-                what, max, s);
-        exit(2);
-    }
-    return n;
-}
-
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        usage();
-
-    const struct workload *w = NULL;
-    for (size_t i = 0; i < N_WORKLOADS; i++)
-        if (strcmp(argv[1], workloads[i].name) == 0)
-            w = &workloads[i];
-    if (w == NULL)
-        usage();
-
-    int arg = 2;
-    if (w->takes_procs) {
-        if (argc < 3)
-            usage();
-        n_procs = (int)parse_count("PROCS", argv[arg++], GORT_MAX_PROCS);
-    }
-    if (argc > arg + 1)
-        usage();
-    n_ops = w->default_n;
-    /* 2^40 is far beyond any useful run and keeps 2*N from overflowing. */
-    if (argc == arg + 1)
-        n_ops = parse_count("N", argv[arg], (long long)1 << 40);
-
-    int err = gort_main(entry, (void *)w);
-    if (err < 0)
-        die("gort_main", err);
-    if (result[0] == '\0') {
-        fprintf(stderr, "chan: %s produced no result\n", w->name);
-        return 1;
-    }
-    printf("%s\n", result);
-    return 0;
+    return bench_main("chan", workloads, sizeof workloads / sizeof workloads[0], argc, argv);
 }

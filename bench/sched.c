@@ -24,30 +24,7 @@
  * Errors (bad arguments, gort_go failing) go to stderr with exit status 1
  * (2 for usage), and no result line is printed.
  */
-#include <gort/gort.h>
-
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* The result line, written by the main goroutine, printed by main(). */
-static char result[256];
-
-static int64_t n_ops;
-
-static _Noreturn void die(const char *what, int err)
-{
-    fprintf(stderr, "sched: %s: %s\n", what, gort_strerror(err));
-    exit(1);
-}
-
-static void spawn(gort_fn fn, void *arg)
-{
-    int err = gort_go(fn, arg);
-    if (err < 0)
-        die("gort_go", err);
-}
+#include "bench.h"
 
 /* ---------------------------------------------------------------------
  * spawn_exit: the cost of creating a goroutine, running it to its end and
@@ -181,65 +158,13 @@ static void bench_parked(void)
 
 /* ------------------------------------------------------------------- */
 
-static const struct workload {
-    const char *name;
-    void (*run)(void);
-    int64_t default_n;
-} workloads[] = {
-    {"spawn_exit", bench_spawn_exit, 1000000},
-    {"gosched", bench_gosched, 2000000},
-    {"parked", bench_parked, 1000000},
+static const struct bench_workload workloads[] = {
+    {"spawn_exit", bench_spawn_exit, 1000000, false},
+    {"gosched", bench_gosched, 2000000, false},
+    {"parked", bench_parked, 1000000, false},
 };
-
-#define N_WORKLOADS (sizeof workloads / sizeof workloads[0])
-
-static void entry(void *arg)
-{
-    const struct workload *w = arg;
-    w->run();
-}
-
-static _Noreturn void usage(void)
-{
-    fprintf(stderr, "usage: sched WORKLOAD [N]\nworkloads:");
-    for (size_t i = 0; i < N_WORKLOADS; i++)
-        fprintf(stderr, " %s (N=%lld)", workloads[i].name,
-                (long long)workloads[i].default_n);
-    fputc('\n', stderr);
-    exit(2);
-}
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3)
-        usage();
-
-    const struct workload *w = NULL;
-    for (size_t i = 0; i < N_WORKLOADS; i++)
-        if (strcmp(argv[1], workloads[i].name) == 0)
-            w = &workloads[i];
-    if (w == NULL)
-        usage();
-
-    n_ops = w->default_n;
-    if (argc == 3) {
-        char *end;
-        errno = 0;
-        long long n = strtoll(argv[2], &end, 10);
-        if (errno != 0 || *end != '\0' || end == argv[2] || n <= 0) {
-            fprintf(stderr, "sched: N must be a positive integer, not \"%s\"\n", argv[2]);
-            exit(2);
-        }
-        n_ops = n;
-    }
-
-    int err = gort_main(entry, (void *)w);
-    if (err < 0)
-        die("gort_main", err);
-    if (result[0] == '\0') {
-        fprintf(stderr, "sched: %s produced no result\n", w->name);
-        return 1;
-    }
-    printf("%s\n", result);
-    return 0;
+    return bench_main("sched", workloads, sizeof workloads / sizeof workloads[0], argc, argv);
 }
