@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lock.h"
+#include "gc.h"
 #include "proc.h"
 
 /* A goroutine waiting on a channel: in the channel's send or receive
@@ -68,9 +69,18 @@ bool chan_bufrecv(struct gort_chan *c, void *ep);
 void chan_send_to(struct gort_chan *c, sudog *sg, const void *ep);
 void chan_recv_from(struct gort_chan *c, sudog *sg, void *ep);
 
-/* Copy one element; nothing for a NULL dst (a receive that discards). */
+/* Copy one element; nothing for a NULL dst (a receive that discards).
+ * Elements of typed channels may be heap pointers moving between
+ * goroutines (through the buffer, or straight into a waiter's stack that
+ * the collector may have scanned already): while it marks, both the old
+ * and the new value are greyed, as GORT_STORE does. */
 static inline void copyelem(struct gort_chan *c, void *dst, const void *src)
 {
+    if (__builtin_expect(gc_marking(), 0) && c->elemtype && c->elemsize >= 8) {
+        if (dst)
+            gc_shade_range((uintptr_t)dst, (uintptr_t)dst + c->elemsize);
+        gc_shade_range((uintptr_t)src, (uintptr_t)src + c->elemsize);
+    }
     if (!dst)
         return;
     /* Word-sized elements are the common case: one move, no call. */

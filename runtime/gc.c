@@ -1,31 +1,53 @@
 /*
- * gc.c - the collector.
+ * gc.c - the collector: concurrent tri-colour mark-sweep.
  *
- * This is its first form: a complete mark-sweep cycle run by gort_gc()
- * (and gort_free_os_memory), marking with the world stopped.  The sweep
- * that follows is the heap's concurrent one (sweep.c).  What it marks
- * from, conservatively (every aligned word that points into an allocated
- * heap object keeps that object):
- *   - every goroutine's stack from its saved stack pointer up, and the
- *     callee-saved registers of one in a system call (saved by
- *     gort_syscall_enter); the calling goroutine's own registers are
- *     spilled first;
- *   - what the runtime holds for goroutines outside the heap: the start
- *     argument of each goroutine, the arguments of deferred calls, panic
- *     values;
- *   - the writable segments (data, bss) of the executable and of every
- *     loaded shared object;
- *   - the ranges registered with gort_root_add.
- * Heap objects are scanned by their pointer bits: typed objects precisely,
- * gort_alloc objects conservatively, noscan objects not at all.  Pointers
- * held only in malloc'd memory, in thread-local variables, or by threads
- * that are not goroutines are invisible (register such memory as a root).
+ * A cycle, run by the controller goroutine when the heap reaches its
+ * trigger (or by gort_gc's caller, or forcegc's):
  *
- * The concurrent mark (write barrier, mark workers, assists, pacer) comes
- * next; the cycle's shape (sweep termination, mark, mark termination,
- * sweep) and its trace line already follow Go's.
+ *  1. Sweep termination, world stopped: the last cycle's sweep is finished
+ *     (the controller sweeps what is left before it stops the world), the
+ *     mcaches are flushed, pools turn their objects into victims, and the
+ *     write barrier goes on.  From here new objects are allocated black.
+ *  2. Concurrent mark.  The roots become jobs: the writable segments of
+ *     every loaded object, the registered roots, the finalizer records, the
+ *     pools, and one job per goroutine that existed at sweep termination.
+ *     A goroutine's stack is scanned while it is stopped at a safe point
+ *     (parked, runnable, or in a system call; a running one is asked to
+ *     yield), one goroutine at a time, once: goroutines started later are
+ *     black.  Grey objects go into per-P double work buffers that spill
+ *     into a global lock-free list.  Each P has a mark worker goroutine that
+ *     the scheduler runs as a dedicated, fractional or idle worker, 25 % of
+ *     GOMAXPROCS in all, and allocating goroutines assist in proportion to
+ *     what they allocate.
+ *  3. Mark termination, world stopped, once the workers find nothing: any
+ *     grey object still in a P's buffers sends the world back to marking
+ *     (twice at most; then it is drained right there).  Then, with
+ *     GODEBUG=gccheckmark=1, a full re-mark from the roots verifies that
+ *     nothing reachable was left white.  The barrier goes off and the heap
+ *     flips to sweeping (sweep.c).
+ *  4. Concurrent sweep (sweep.c): the background sweeper and allocators.
+ *
+ * The write barrier (GORT_STORE, gort_wb_memmove) shades both the value a
+ * store overwrites and the value it stores.  With allocate-black and
+ * runtime hand-offs shaded too (channel elements, goroutine arguments,
+ * pooled objects), no stack is ever scanned twice.
+ *
+ * Scanning is conservative for stacks, saved registers, globals and
+ * gort_alloc objects (every aligned word that points anywhere into an
+ * allocated object keeps it), precise for typed objects (their pointer
+ * bits), and skips noscan objects.  References held only in malloc'd
+ * memory, thread-local variables or threads that are not goroutines are
+ * invisible unless registered as roots.
+ *
+ * Pacing: a cycle's goal is what the last one marked times 1 + GOGC/100,
+ * 4 MiB at least, capped by the memory limit; the trigger sits in the
+ * runway between the last live heap and the goal, where feedback from
+ * each cycle (how far past the trigger the heap grew while marking, and
+ * how much CPU marking took against its 25 % + assists target) puts it.
  */
+#include <errno.h>
 #include <link.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,15 +55,19 @@
 #include <time.h>
 
 #include "debugvars.h"
+#include "gc.h"
 #include "malloc.h"
 #include "panic.h"
 #include "print.h"
 #include "proc.h"
 #include "sema.h"
 
-/* The collector reads other goroutines' stacks and every global: the
- * sanitizers must not instrument those reads (ASan poisons redzones
- * between globals; TSan would see every read as a race). */
+/* The collector reads other goroutines' stacks, every global and objects
+ * that mutators write: the sanitizers must not instrument those reads
+ * (ASan poisons redzones between globals; TSan would see every read as a
+ * race).  The mutators' side of each race is benign by design: a stale
+ * read finds at worst an object the barrier or allocate-black already
+ * covers. */
 #if GORT_ASAN || GORT_TSAN
 #define NO_SANITIZE __attribute__((no_sanitize("address", "thread", "undefined")))
 #else
@@ -57,6 +83,71 @@ __attribute__((weak, used)) const char *__asan_default_options(void)
     return "detect_stack_use_after_return=0";
 }
 #endif
+
+/* Large objects are scanned in pieces of this size ("oblets"), so that
+ * one huge array is shared among workers and assists stay short. */
+#define OBLET_BYTES ((uintptr_t)128 << 10)
+#define MIN_HEAP_GOAL ((uint64_t)4 << 20)
+#define GOAL_UTILIZATION 0.25        /* background mark workers */
+#define FORCEGC_PERIOD (120 * GORT_S)
+
+enum { MODE_DEDICATED = 1, MODE_FRACTIONAL, MODE_IDLE, MODE_ASSIST, MODE_STW };
+
+/* ------------------------------------------------------------------ */
+/* State                                                                */
+
+uint32_t gort__writebarrier;          /* marking: barrier, black allocation, assists */
+
+static struct {
+    _Atomic uint32_t cycle;           /* cycles started */
+    _Atomic bool blacken;             /* mark workers may run (concurrent mark) */
+    int64_t markstart;                /* nanotime at the end of sweep termination */
+    /* Root jobs: [0] segments, [1] registered roots, [2] finalizers,
+     * [3] pools, [4 + i] allgs[i] for i < nstackjobs. */
+    _Atomic uint32_t rootnext, rootdone;
+    uint32_t nroots;
+    /* Workers. */
+    _Atomic int32_t dedicated_left;
+    double fractional_goal;           /* per P, share of wall time */
+    _Atomic int64_t dedicated_ns, fractional_ns, idle_ns, assist_ns;
+    /* Completion. */
+    _Atomic bool markdone_signalled;
+    _Atomic uint32_t markdone_sema;
+    /* Assists: scan bytes owed per byte allocated; credit workers earned. */
+    _Atomic double assist_ratio;
+    _Atomic int64_t bgcredit;
+    /* Totals of P-less threads (under foreign_lock) and of the STW phases. */
+    int64_t stack_bytes, global_bytes;
+    _Atomic int64_t stack_bytes_a, global_bytes_a;
+} work;
+
+static rtlock foreign_gcw_lock;
+static struct gcwork foreign_gcw;
+static _Atomic int64_t foreign_marked;
+
+/* Pacer. */
+static struct {
+    rtlock lock;
+    _Atomic int32_t percent;          /* GOGC; -1 off */
+    _Atomic int64_t memlimit;         /* GOMEMLIMIT; INT64_MAX none */
+    _Atomic uint64_t trigger;         /* heap_live that starts a cycle */
+    _Atomic uint64_t goal;            /* heap goal; UINT64_MAX none */
+    _Atomic uint64_t limit_retained;  /* heap bytes retained allowed by the limit */
+    _Atomic uint64_t nonheap_sys;     /* runtime memory outside the heap, last cycle */
+    uint64_t marked;                  /* live after the last cycle */
+    double trigger_frac;              /* trigger position in the runway */
+} pacer = {.percent = 100, .memlimit = INT64_MAX, .trigger = MIN_HEAP_GOAL * 7 / 8,
+           .goal = MIN_HEAP_GOAL, .limit_retained = UINT64_MAX, .trigger_frac = 0.875};
+
+static _Atomic uint64_t heap_live;
+static _Atomic bool gc_kicked;           /* the controller was asked for a cycle */
+static _Atomic uint32_t gcctl_sema;
+static _Atomic bool forcegc_pending;
+static _Atomic int64_t last_gc_nano;      /* nanotime of the last cycle's end */
+static _Atomic bool goroutines_started;
+
+/* Checkmark. */
+static bool checkmarking;
 
 /* ------------------------------------------------------------------ */
 /* Registered roots                                                     */
@@ -84,6 +175,10 @@ void gort_root_add(void *addr, size_t len)
     }
     roots[nroots++] = (struct root){(uintptr_t)addr, len};
     rtlock_unlock(&rootlock);
+    /* A root added while marking may hold what the program moved there
+     * from a stack already scanned. */
+    if (gc_marking())
+        gc_shade_range((uintptr_t)addr, (uintptr_t)addr + len);
 }
 
 void gort_root_remove(void *addr)
@@ -91,6 +186,8 @@ void gort_root_remove(void *addr)
     rtlock_lock(&rootlock);
     for (size_t i = nroots; i-- > 0;) {
         if (roots[i].addr == (uintptr_t)addr) {
+            if (gc_marking())
+                gc_shade_range(roots[i].addr, roots[i].addr + roots[i].len);
             roots[i] = roots[--nroots];
             break;
         }
@@ -105,85 +202,377 @@ void gort_keepalive(const void *p)
 }
 
 /* ------------------------------------------------------------------ */
-/* Marking                                                              */
+/* Work buffers                                                         */
 
-static uintptr_t *work;          /* grey objects: marked, not yet scanned */
-static size_t nwork, capwork;
-static uint64_t bytes_marked;
-static uint64_t stack_bytes, global_bytes;
+#define WBUF_ENTRIES 254
 
-static void push(uintptr_t obj)
+typedef struct workbuf {
+    struct workbuf *_Atomic next;    /* on a list; read racily by pops */
+    uint32_t n;
+    uintptr_t obj[WBUF_ENTRIES];
+} workbuf;
+
+/* A lock-free LIFO of workbufs.  The head packs the address (below 2^47
+ * on every Linux target we support) with a 17-bit count of pushes, so that
+ * a pop that read a stale next cannot succeed (ABA).  Buffers are never
+ * unmapped, so reading a popped buffer's next is harmless. */
+typedef struct {
+    _Atomic uint64_t head;
+} lfstack;
+
+#define LF_ADDR_BITS 47
+
+static inline workbuf *lf_ptr(uint64_t v)
 {
-    if (nwork == capwork) {
-        size_t cap = capwork ? capwork * 2 : 4096;
-        uintptr_t *w = realloc(work, cap * sizeof *w);
-        if (!w)
-            rt_throw("out of memory growing the mark stack");
-        work = w;
-        capwork = cap;
-    }
-    work[nwork++] = obj;
+    return (workbuf *)(uintptr_t)(v & (((uint64_t)1 << LF_ADDR_BITS) - 1));
 }
 
-/* Mark the object v points into, if it is an allocated heap object. */
-static inline void shade(uintptr_t v)
+static void lf_push(lfstack *l, workbuf *b)
 {
-    if (!arena_of(v))
-        return;
+    uint64_t old = atomic_load_explicit(&l->head, memory_order_relaxed);
+    for (;;) {
+        atomic_store_explicit(&b->next, lf_ptr(old), memory_order_relaxed);
+        uint64_t nv = (uint64_t)(uintptr_t)b | (((old >> LF_ADDR_BITS) + 1) << LF_ADDR_BITS);
+        /* Release: the buffer's entries are visible to whoever pops it. */
+        if (atomic_compare_exchange_weak_explicit(&l->head, &old, nv, memory_order_release,
+                                                  memory_order_relaxed))
+            return;
+    }
+}
+
+static workbuf *lf_pop(lfstack *l)
+{
+    uint64_t old = atomic_load_explicit(&l->head, memory_order_acquire);
+    for (;;) {
+        workbuf *b = lf_ptr(old);
+        if (!b)
+            return NULL;
+        workbuf *next = atomic_load_explicit(&b->next, memory_order_relaxed);
+        uint64_t nv = (uint64_t)(uintptr_t)next | (((old >> LF_ADDR_BITS) + 1) << LF_ADDR_BITS);
+        if (atomic_compare_exchange_weak_explicit(&l->head, &old, nv, memory_order_acquire,
+                                                  memory_order_acquire))
+            return b;
+    }
+}
+
+static inline bool lf_empty(lfstack *l)
+{
+    return lf_ptr(atomic_load_explicit(&l->head, memory_order_acquire)) == NULL;
+}
+
+static lfstack wfull, wempty;
+static fixalloc wbufalloc;
+static pthread_once_t wbuf_once = PTHREAD_ONCE_INIT;
+
+static void wbuf_init(void)
+{
+    fixalloc_init(&wbufalloc, sizeof(workbuf), &heapstats.gc_sys);
+}
+
+static workbuf *getempty(void)
+{
+    workbuf *b = lf_pop(&wempty);
+    if (b)
+        return b;
+    pthread_once(&wbuf_once, wbuf_init);
+    b = fixalloc_alloc(&wbufalloc);
+    if (!b)
+        rt_throw("out of memory allocating a mark work buffer");
+    return b;
+}
+
+static void putempty(workbuf *b)
+{
+    b->n = 0;
+    lf_push(&wempty, b);
+}
+
+static void putfull(workbuf *b)
+{
+    lf_push(&wfull, b);
+}
+
+static workbuf *gcw_put_slow(struct gcwork *w)
+{
+    if (!w->w1) {
+        w->w1 = getempty();
+        w->w2 = getempty();
+        return w->w1;
+    }
+    workbuf *t = w->w1;
+    w->w1 = w->w2;
+    w->w2 = t;
+    if (w->w1->n < WBUF_ENTRIES)
+        return w->w1;
+    putfull(w->w1);
+    w->w1 = getempty();
+    return w->w1;
+}
+
+static inline void gcw_put(struct gcwork *w, uintptr_t obj)
+{
+    workbuf *b = w->w1;
+    if (__builtin_expect(!b || b->n == WBUF_ENTRIES, 0))
+        b = gcw_put_slow(w);
+    b->obj[b->n++] = obj;
+}
+
+static uintptr_t gcw_tryget_slow(struct gcwork *w)
+{
+    if (!w->w1)
+        return 0;
+    workbuf *t = w->w1;
+    w->w1 = w->w2;
+    w->w2 = t;
+    if (w->w1->n)
+        return w->w1->obj[--w->w1->n];
+    workbuf *b = lf_pop(&wfull);
+    if (!b)
+        return 0;
+    putempty(w->w1);
+    w->w1 = b;
+    return b->obj[--b->n];
+}
+
+static inline uintptr_t gcw_tryget(struct gcwork *w)
+{
+    workbuf *b = w->w1;
+    if (__builtin_expect(b && b->n, 1))
+        return b->obj[--b->n];
+    return gcw_tryget_slow(w);
+}
+
+static inline bool gcw_empty(const struct gcwork *w)
+{
+    return (!w->w1 || !w->w1->n) && (!w->w2 || !w->w2->n);
+}
+
+/* Give others work: a spare full buffer goes global when the list is
+ * empty. */
+static void gcw_balance(struct gcwork *w)
+{
+    if (w->w2 && w->w2->n && lf_empty(&wfull)) {
+        putfull(w->w2);
+        w->w2 = getempty();
+    }
+}
+
+/* Everything w holds goes to the global list (world stopped, or w's
+ * owner). */
+static void gcw_flush(struct gcwork *w)
+{
+    if (w->w1 && w->w1->n) {
+        putfull(w->w1);
+        w->w1 = getempty();
+    }
+    if (w->w2 && w->w2->n) {
+        putfull(w->w2);
+        w->w2 = getempty();
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Shading and scanning                                                 */
+
+/* The object v points into, if v points into an allocated heap object:
+ * its base, span and index.  Read racily while allocators run: a slot
+ * being allocated right now may read as free, but it is allocated black. */
+NO_SANITIZE static inline uintptr_t find_object(uintptr_t v, mspan **sp, uint32_t *idxp)
+{
+    uintptr_t i = v >> ARENA_SHIFT;
+    if (i >= ARENA_L1_ENTRIES)
+        return 0;
+    heaparena *ha = __atomic_load_n(&arena_index[i], __ATOMIC_ACQUIRE);
+    if (!ha)
+        return 0;
+    mspan *s = __atomic_load_n(&ha->spans[(v & (ARENA_BYTES - 1)) >> PAGE_SHIFT], __ATOMIC_ACQUIRE);
+    if (!s || atomic_load_explicit(&s->state, memory_order_acquire) != MSPAN_INUSE || v < s->base ||
+        v >= s->base + s->npages * PAGE_SIZE)
+        return 0;
+    uintptr_t base;
+    uint32_t idx;
+    uint8_t c = spc_class(s->spc);
+    if (c == 0) {
+        base = s->base;
+        idx = 0;
+    } else {
+        if (v >= s->limit)
+            return 0;
+        idx = class_objindex(c, v - s->base);
+        base = s->base + idx * s->elemsize;
+    }
+    if (idx >= s->freeindex && !((s->allocbits[idx / 8] >> (idx % 8)) & 1))
+        return 0;
+    *sp = s;
+    *idxp = idx;
+    return base;
+}
+
+static void checkmark_shade(uintptr_t v, uintptr_t from, bool report);
+static void checkmark_scan_range(uintptr_t lo, uintptr_t hi, bool report);
+
+/* Grey the object v points into. */
+NO_SANITIZE static inline void shade_w(struct gcwork *w, uintptr_t v)
+{
     mspan *s;
-    uintptr_t base = heap_object_base(v, &s, NULL);
+    uint32_t idx;
+    uintptr_t base = find_object(v, &s, &idx);
     if (!base)
         return;
-    if (!span_setmark(s, base))
+    if (__builtin_expect(checkmarking, 0)) {
+        checkmark_shade(v, 0, true);
         return;
-    bytes_marked += s->elemsize;
+    }
+    uint8_t bit = (uint8_t)(1u << (idx % 8));
+    uint8_t *mb = &s->gcmarkbits[idx / 8];
+    if (__atomic_load_n(mb, __ATOMIC_RELAXED) & bit)
+        return;
+    if (__atomic_fetch_or(mb, bit, __ATOMIC_RELAXED) & bit)
+        return;
+    w->bytes_marked += (int64_t)s->elemsize;
     if (!spc_noscan(s->spc))
-        push(base);
+        gcw_put(w, base);
 }
 
-NO_SANITIZE static void scan_range(uintptr_t lo, uintptr_t hi)
+NO_SANITIZE static void scan_range_w(struct gcwork *w, uintptr_t lo, uintptr_t hi)
 {
     lo = (lo + 7) & ~(uintptr_t)7;
     for (uintptr_t p = lo; p + 8 <= hi; p += 8)
-        shade(*(const uintptr_t *)p);
+        shade_w(w, *(const uintptr_t *)p);
 }
 
-/* Scan a heap object by its pointer bits. */
-NO_SANITIZE static void scan_object(uintptr_t base)
+/* Scan the words of [p, end) that the pointer bits mark. */
+NO_SANITIZE static void scan_bits(struct gcwork *w, uintptr_t p, uintptr_t end)
 {
-    mspan *s = span_of_heap(base);
-    uintptr_t end = base + s->elemsize;
-    for (uintptr_t p = base; p < end; p += 8) {
-        if ((p & 511) == 0 && p + 512 <= end) {
-            /* A whole bitmap word at once: skip runs without pointers. */
-            heaparena *ha = arena_of(p);
-            uint64_t bits = ha->ptrbits[(p & (ARENA_BYTES - 1)) / 8 / 64];
-            while (bits) {
-                unsigned b = (unsigned)__builtin_ctzll(bits);
-                shade(*(const uintptr_t *)(p + 8 * b));
-                bits &= bits - 1;
-            }
-            p += 512 - 8;
-            continue;
+    while (p < end) {
+        heaparena *ha = arena_of(p);
+        uintptr_t wi = (p & (ARENA_BYTES - 1)) / 8;
+        uint64_t bits = __atomic_load_n(&ha->ptrbits[wi / 64], __ATOMIC_RELAXED) >> (wi % 64);
+        uintptr_t chunk = (64 - wi % 64) * 8;   /* bytes this bitmap word covers from p */
+        if (p + chunk > end) {
+            uintptr_t nw = (end - p) / 8;
+            bits &= nw >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << nw) - 1);
+            chunk = end - p;
         }
-        if (heap_ptrbit(p))
-            shade(*(const uintptr_t *)p);
+        while (bits) {
+            unsigned b = (unsigned)__builtin_ctzll(bits);
+            shade_w(w, *(const uintptr_t *)(p + 8 * b));
+            bits &= bits - 1;
+        }
+        p += chunk;
     }
 }
 
-static void drain(void)
+/* Scan a grey work item: an object's base, or an oblet of a large one.
+ * Returns the bytes scanned. */
+NO_SANITIZE static uintptr_t scan_item(struct gcwork *w, uintptr_t p)
 {
-    while (nwork > 0)
-        scan_object(work[--nwork]);
+    mspan *s = span_of_heap(p);
+    if (!s)
+        rt_throw("GC: grey object %#lx is not in the heap", (unsigned long)p);
+    uintptr_t base = spc_class(s->spc) ? p : s->base;
+    uintptr_t end = base + s->elemsize;
+    if (spc_class(s->spc) == 0 && s->elemsize > OBLET_BYTES) {
+        if (p == s->base) {
+            /* The first piece queues the others. */
+            for (uintptr_t q = base + OBLET_BYTES; q < end; q += OBLET_BYTES)
+                gcw_put(w, q);
+        }
+        end = p + OBLET_BYTES < end ? p + OBLET_BYTES : end;
+        base = p;
+    }
+    scan_bits(w, base, end);
+    return end - base;
+}
+
+/* The P of the calling thread, or NULL.  noinline, and so is every
+ * reader of the thread's goroutine in this file: a goroutine that yields
+ * may resume on another thread, and a compiler may keep the address of a
+ * thread-local variable across the call that switched (TSan builds do). */
+__attribute__((noinline)) static p_t *my_p(void)
+{
+    g_t *gp = getg();
+    return gp && gp->m ? gp->m->p : NULL;
+}
+
+/* The gcwork of the calling thread: its P's; NULL for threads without
+ * one (they use foreign_gcw under its lock). */
+static inline struct gcwork *my_gcw(void)
+{
+    p_t *pp = my_p();
+    return pp ? &pp->gcw : NULL;
+}
+
+__attribute__((noinline)) static g_t *my_g(void)
+{
+    return getg();
+}
+
+void gc_shade(uintptr_t v)
+{
+    struct gcwork *w = my_gcw();
+    if (w) {
+        shade_w(w, v);
+        return;
+    }
+    rtlock_lock(&foreign_gcw_lock);
+    shade_w(&foreign_gcw, v);
+    rtlock_unlock(&foreign_gcw_lock);
+}
+
+void gc_shade_range(uintptr_t lo, uintptr_t hi)
+{
+    struct gcwork *w = my_gcw();
+    if (w) {
+        scan_range_w(w, lo, hi);
+        return;
+    }
+    rtlock_lock(&foreign_gcw_lock);
+    scan_range_w(&foreign_gcw, lo, hi);
+    rtlock_unlock(&foreign_gcw_lock);
+}
+
+static void shade_cb(uintptr_t v)
+{
+    gc_shade(v);
+}
+
+/* The write barrier's slow path: marking is on. */
+NO_SANITIZE void gort__wb_store(void *const *slot, const void *value)
+{
+    struct gcwork *w = my_gcw();
+    if (w) {
+        shade_w(w, (uintptr_t)*slot);
+        shade_w(w, (uintptr_t)value);
+        return;
+    }
+    rtlock_lock(&foreign_gcw_lock);
+    shade_w(&foreign_gcw, (uintptr_t)*slot);
+    shade_w(&foreign_gcw, (uintptr_t)value);
+    rtlock_unlock(&foreign_gcw_lock);
+}
+
+void *gort_wb_memmove(void *dst, const void *src, size_t n)
+{
+    if (__builtin_expect(gc_marking(), 0) && n >= 8) {
+        gc_shade_range((uintptr_t)dst, (uintptr_t)dst + n);
+        gc_shade_range((uintptr_t)src, (uintptr_t)src + n);
+    }
+    return memmove(dst, src, n);
 }
 
 /* ------------------------------------------------------------------ */
 /* Roots                                                                */
 
-static int scan_segments(struct dl_phdr_info *info, size_t size, void *arg)
+struct seg_arg {
+    struct gcwork *w;
+    int64_t bytes;
+};
+
+NO_SANITIZE static int scan_segments(struct dl_phdr_info *info, size_t size, void *argp)
 {
     (void)size;
-    (void)arg;
+    struct seg_arg *a = argp;
 #if GORT_ASAN || GORT_TSAN
     /* The sanitizer runtimes hold no heap references, and a lot of bss. */
     if (info->dlpi_name && (strstr(info->dlpi_name, "libtsan") || strstr(info->dlpi_name, "libasan") ||
@@ -195,72 +584,599 @@ static int scan_segments(struct dl_phdr_info *info, size_t size, void *arg)
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
             continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        scan_range(lo, lo + ph->p_memsz);
-        global_bytes += ph->p_memsz;
+        if (a->w)
+            scan_range_w(a->w, lo, lo + ph->p_memsz);
+        else
+            checkmark_scan_range(lo, lo + ph->p_memsz, true);
+        a->bytes += (int64_t)ph->p_memsz;
     }
     return 0;
 }
 
-/* A goroutine's references outside its stack: the start argument, the
- * arguments of its deferred calls, its panic values. */
-static void scan_gextra(g_t *gp)
+/* A goroutine's references outside its stack: the start argument, what
+ * its waker passed, the arguments of its deferred calls, panic values. */
+static void scan_gextra(struct gcwork *w, g_t *gp)
 {
-    shade((uintptr_t)gp->arg);
-    shade((uintptr_t)gp->param);
+    shade_w(w, (uintptr_t)gp->arg);
+    shade_w(w, (uintptr_t)gp->param);
     for (pframe *f = gp->pframe; f; f = f->parent)
         for (gdefer *d = f->defers; d; d = d->link)
-            shade((uintptr_t)d->arg);
+            shade_w(w, (uintptr_t)d->arg);
     for (gdefer *d = gp->topframe.defers; d; d = d->link)
-        shade((uintptr_t)d->arg);
+        shade_w(w, (uintptr_t)d->arg);
     for (gort_panic_info *p = gp->panickept; p; p = p->kept)
-        shade((uintptr_t)p->value);
+        shade_w(w, (uintptr_t)p->value);
 }
 
-/* Scan every goroutine's stack; self is the collecting goroutine, whose
- * stack is scanned from sp. */
-NO_SANITIZE static void scan_stacks(g_t *self, uintptr_t sp)
+/* Scan the calling goroutine's own stack from here up: its callee-saved
+ * registers are spilled into a jmp_buf first.  noinline: the jmp_buf must
+ * be in a frame below the sp scanned from. */
+__attribute__((noinline)) NO_SANITIZE static int64_t scan_self(struct gcwork *w, g_t *gp)
 {
-    rtlock_lock(&allglock);
-    for (size_t i = 0; i < allglen; i++) {
-        g_t *gp = allgs[i];
-        uint32_t st = readgstatus(gp) & ~(uint32_t)G_SCAN;
+    jmp_buf regs;
+    setjmp(regs);
+    /* The jmp_buf itself is scanned too: under ASan it may live in a
+     * "fake stack" frame off the goroutine's stack. */
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (w) {
+        scan_range_w(w, (uintptr_t)&regs, (uintptr_t)(&regs + 1));
+        scan_range_w(w, sp, gp->stack.hi);
+    } else {
+        checkmark_scan_range((uintptr_t)&regs, (uintptr_t)(&regs + 1), false);
+        checkmark_scan_range(sp, gp->stack.hi, false);
+    }
+    __asm__ volatile("" : : "r"(&regs) : "memory");
+    return (int64_t)(gp->stack.hi - sp);
+}
+
+/* Scan gp's stack if it is stopped at a safe point.  False if it is
+ * running (the caller asks it to yield and comes back). */
+NO_SANITIZE static bool scan_goroutine(struct gcwork *w, g_t *gp)
+{
+    if (gp == my_g()) {
+        atomic_fetch_add_explicit(&work.stack_bytes_a, scan_self(w, gp), memory_order_relaxed);
+        scan_gextra(w, gp);
+        return true;
+    }
+    for (;;) {
+        uint32_t st = readgstatus(gp);
+        if (st & G_SCAN) {
+            procyield(10);   /* a dump reads it */
+            continue;
+        }
         if (st == G_DEAD || st == G_IDLE)
+            return true;
+        if (st == G_RUNNING)
+            return false;
+        if (!castogscanstatus(gp, st))
             continue;
+        if (gp->system && !gp->sysscan) {
+            /* The runtime's own goroutines hold no heap references, but
+             * their parked frames may hold stale words that would keep
+             * garbage alive for good. */
+            scan_gextra(w, gp);
+            ungscan(gp, st);
+            return true;
+        }
         uintptr_t lo;
-        if (gp == self) {
-            lo = sp;
-        } else if (gp->system) {
-            /* The runtime's own goroutines (sweeper, scavenger) hold no
-             * heap references, but their parked frames may hold stale
-             * words that would keep garbage alive for good. */
-            scan_gextra(gp);
-            continue;
-        } else if (st == G_SYSCALL) {
+        if (st == G_SYSCALL) {
             lo = gp->syscallsp;
             for (int r = 0; r < 6; r++)
-                shade(gp->syscallregs[r]);
+                shade_w(w, gp->syscallregs[r]);
         } else {
-            /* Stopped at a safe point: its context is saved (a direct
-             * switch saves it before the next G can reach one). */
-            lo = (uintptr_t)gp->ctx_sp;
-            if (!lo)
-                rt_throw("GC: goroutine %llu has no saved context", (unsigned long long)gp->goid);
+            /* A G that switched straight to another publishes its saved
+             * sp a few instructions after its status. */
+            while ((lo = (uintptr_t)__atomic_load_n(&gp->ctx_sp, __ATOMIC_ACQUIRE)) == 0)
+                procyield(1);
         }
         if (lo >= gp->stack.lo && lo < gp->stack.hi) {
-            scan_range(lo, gp->stack.hi);
-            stack_bytes += gp->stack.hi - lo;
+            scan_range_w(w, lo, gp->stack.hi);
+            atomic_fetch_add_explicit(&work.stack_bytes_a, (int64_t)(gp->stack.hi - lo), memory_order_relaxed);
         }
-        scan_gextra(gp);
+        scan_gextra(w, gp);
+        ungscan(gp, st);
+        return true;
     }
-    rtlock_unlock(&allglock);
 }
 
-static void scan_roots(void)
+static uint32_t nstackjobs;
+
+static g_t *allg_at(uint32_t i)
+{
+    rtlock_lock(&allglock);
+    g_t *gp = i < allglen ? allgs[i] : NULL;
+    rtlock_unlock(&allglock);
+    return gp;
+}
+
+static void scan_roots_registered(struct gcwork *w)
 {
     rtlock_lock(&rootlock);
-    for (size_t i = 0; i < nroots; i++)
-        scan_range(roots[i].addr, roots[i].addr + roots[i].len);
+    for (size_t i = 0; i < nroots; i++) {
+        if (w)
+            scan_range_w(w, roots[i].addr, roots[i].addr + roots[i].len);
+        else
+            checkmark_scan_range(roots[i].addr, roots[i].addr + roots[i].len, true);
+    }
     rtlock_unlock(&rootlock);
+}
+
+static struct gcwork *fin_gcw;   /* the job's gcwork, for the callbacks */
+
+static void fin_scan_cb(uintptr_t base)
+{
+    mspan *s = span_of_heap(base);
+    if (!s || spc_noscan(s->spc))
+        return;
+    scan_bits(fin_gcw, base, base + s->elemsize);
+}
+
+static void fin_shade_cb(uintptr_t v)
+{
+    shade_w(fin_gcw, v);
+}
+
+static rtlock fin_job_lock;
+
+/* Run root job i.  In the concurrent mark a running goroutine is asked to
+ * yield and retried, which may move the caller to another P. */
+static void markroot(uint32_t i)
+{
+    if (i == 0) {
+        struct seg_arg a = {my_gcw(), 0};
+        dl_iterate_phdr(scan_segments, &a);
+        atomic_store_explicit(&work.global_bytes_a, a.bytes, memory_order_relaxed);
+    } else if (i == 1) {
+        scan_roots_registered(my_gcw());
+    } else if (i == 2) {
+        rtlock_lock(&fin_job_lock);
+        fin_gcw = my_gcw();
+        fin_mark_roots(fin_scan_cb, fin_shade_cb);
+        rtlock_unlock(&fin_job_lock);
+    } else if (i == 3) {
+        pool_gc_scan(shade_cb);
+    } else {
+        g_t *gp = allg_at(i - 4);
+        if (!gp)
+            return;
+        while (!scan_goroutine(my_gcw(), gp)) {
+            atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
+            gort_gosched();
+        }
+    }
+}
+
+/* Take and run one root job; false when none is left. */
+static bool markroot_next(void)
+{
+    uint32_t n = atomic_load_explicit(&work.rootnext, memory_order_relaxed);
+    if (n >= work.nroots)
+        return false;
+    n = atomic_fetch_add_explicit(&work.rootnext, 1, memory_order_relaxed);
+    if (n >= work.nroots)
+        return false;
+    markroot(n);
+    atomic_fetch_add_explicit(&work.rootdone, 1, memory_order_release);
+    return true;
+}
+
+static inline bool roots_left(void)
+{
+    return atomic_load_explicit(&work.rootnext, memory_order_relaxed) < work.nroots;
+}
+
+static inline bool roots_done(void)
+{
+    return atomic_load_explicit(&work.rootdone, memory_order_acquire) >= work.nroots;
+}
+
+/* ------------------------------------------------------------------ */
+/* Draining                                                             */
+
+/* Should a worker of this mode stop now?  t0: when it started. */
+static bool drain_stop(int mode, int64_t t0)
+{
+    g_t *gp = my_g();
+    if (mode == MODE_STW)
+        return false;   /* the world is stopped for this very drain */
+    if (atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed))
+        return true;
+    if (mode == MODE_ASSIST)
+        return false;
+    if (atomic_load_explicit(&gp->preempt, memory_order_relaxed))
+        return true;
+    p_t *pp = gp->m->p;
+    if (mode == MODE_IDLE)
+        return !runqempty(pp) || atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0;
+    if (mode == MODE_FRACTIONAL) {
+        int64_t now = gort_nanotime();
+        int64_t elapsed = now - work.markstart;
+        int64_t mine = atomic_load_explicit(&pp->gcfractime, memory_order_relaxed);
+        return (double)(mine + (now - t0)) > 1.2 * work.fractional_goal * (double)elapsed;
+    }
+    return false;
+}
+
+/* Mark until there is nothing left, the mode says stop, or (assists)
+ * budget bytes are scanned.  Returns the bytes scanned. */
+static int64_t drain(int mode, int64_t budget)
+{
+    int64_t t0 = mode == MODE_FRACTIONAL ? gort_nanotime() : 0;
+    int64_t done = 0;
+    if (mode != MODE_ASSIST) {
+        while (roots_left()) {
+            if (drain_stop(mode, t0))
+                return done;
+            markroot_next();
+        }
+    }
+    struct gcwork *w = my_gcw();
+    int n = 0;
+    for (;;) {
+        uintptr_t obj = gcw_tryget(w);
+        if (!obj) {
+            /* The list may be empty while a root job still adds. */
+            break;
+        }
+        done += (int64_t)scan_item(w, obj);
+        if (mode == MODE_ASSIST && done >= budget)
+            break;
+        if (++n % 64 == 0) {
+            gcw_balance(w);
+            if (drain_stop(mode, t0))
+                break;
+        }
+    }
+    w->scan_work += done;
+    return done;
+}
+
+/* Nothing left that a worker can see: tell the controller (once) to check
+ * with the world stopped. */
+static void maybe_markdone(void)
+{
+    struct gcwork *w = my_gcw();
+    if (!atomic_load_explicit(&work.blacken, memory_order_acquire) || !roots_done() ||
+        !lf_empty(&wfull) || (w && !gcw_empty(w)))
+        return;
+    if (!atomic_exchange_explicit(&work.markdone_signalled, true, memory_order_acq_rel))
+        semrelease(&work.markdone_sema);
+}
+
+static inline bool work_available(p_t *pp)
+{
+    return roots_left() || !lf_empty(&wfull) || !gcw_empty(&pp->gcw);
+}
+
+/* ------------------------------------------------------------------ */
+/* Mark workers                                                         */
+
+static bool worker_park(g_t *gp, void *arg)
+{
+    (void)gp;
+    p_t *home = arg;
+    atomic_store_explicit(&home->gcworker_ready, true, memory_order_release);
+    return true;
+}
+
+static void bgmark_worker(void *arg)
+{
+    p_t *home = arg;
+    for (;;) {
+        gopark(worker_park, home, WR_GC_WORKER_IDLE);
+        p_t *pp = my_p();
+        int mode = pp->gcmarkmode;
+        int64_t t0 = gort_nanotime();
+        drain(mode, 0);
+        int64_t dt = gort_nanotime() - t0;
+        /* Credit the assists with what the workers did. */
+        struct gcwork *w = my_gcw();
+        double ratio = atomic_load_explicit(&work.assist_ratio, memory_order_relaxed);
+        if (w->scan_work && ratio > 0) {
+            atomic_fetch_add_explicit(&work.bgcredit, (int64_t)((double)w->scan_work / ratio),
+                                      memory_order_relaxed);
+            w->scan_work = 0;
+        }
+        switch (mode) {
+        case MODE_DEDICATED:
+            atomic_fetch_add_explicit(&work.dedicated_ns, dt, memory_order_relaxed);
+            atomic_fetch_add_explicit(&work.dedicated_left, 1, memory_order_relaxed);
+            break;
+        case MODE_FRACTIONAL:
+            atomic_fetch_add_explicit(&work.fractional_ns, dt, memory_order_relaxed);
+            atomic_fetch_add_explicit(&home->gcfractime, dt, memory_order_relaxed);
+            break;
+        default:
+            atomic_fetch_add_explicit(&work.idle_ns, dt, memory_order_relaxed);
+            break;
+        }
+        if (!work_available(my_p()))
+            maybe_markdone();
+    }
+}
+
+/* The scheduler's question while marking: should pp run its mark worker
+ * now?  idle: pp has nothing else to run. */
+g_t *gc_findworker(p_t *pp, bool idle)
+{
+    if (!atomic_load_explicit(&work.blacken, memory_order_relaxed))
+        return NULL;
+    g_t *gp = pp->gcworker;
+    if (!gp || !atomic_load_explicit(&pp->gcworker_ready, memory_order_acquire) || !work_available(pp))
+        return NULL;
+    int mode;
+    if (idle) {
+        mode = MODE_IDLE;
+    } else {
+        int32_t d = atomic_load_explicit(&work.dedicated_left, memory_order_relaxed);
+        while (d > 0 && !atomic_compare_exchange_weak_explicit(&work.dedicated_left, &d, d - 1,
+                                                                memory_order_relaxed, memory_order_relaxed))
+            ;
+        if (d > 0) {
+            mode = MODE_DEDICATED;
+        } else {
+            if (work.fractional_goal <= 0)
+                return NULL;
+            int64_t elapsed = gort_nanotime() - work.markstart;
+            if ((double)atomic_load_explicit(&pp->gcfractime, memory_order_relaxed) >=
+                work.fractional_goal * (double)elapsed)
+                return NULL;
+            mode = MODE_FRACTIONAL;
+        }
+    }
+    if (!atomic_exchange_explicit(&pp->gcworker_ready, false, memory_order_acq_rel)) {
+        if (mode == MODE_DEDICATED)
+            atomic_fetch_add_explicit(&work.dedicated_left, 1, memory_order_relaxed);
+        return NULL;
+    }
+    pp->gcmarkmode = (uint8_t)mode;
+    casgstatus(gp, G_WAITING, G_RUNNABLE);
+    return gp;
+}
+
+/* Every P up to GOMAXPROCS gets a worker (a P may come back after a
+ * resize; its worker stays with it). */
+static void ensure_workers(void)
+{
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
+    for (int32_t i = 0; i < procs; i++) {
+        p_t *pp = allp[i];
+        if (!pp || pp->gcworker)
+            continue;
+        g_t *gp = NULL;
+        if (newproc(bgmark_worker, pp, 0, "runtime/gcBgMarkWorker", true, NULL, &gp) != 0)
+            rt_throw("cannot start a mark worker");
+        pp->gcworker = gp;
+    }
+    /* Let them park before the cycle starts. */
+    for (int tries = 0; tries < 100; tries++) {
+        bool all = true;
+        for (int32_t i = 0; i < procs; i++)
+            if (allp[i] && !atomic_load_explicit(&allp[i]->gcworker_ready, memory_order_acquire))
+                all = false;
+        if (all)
+            break;
+        gort_gosched();
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Allocation while marking                                             */
+
+void gc_mark_new(uintptr_t p, uintptr_t size)
+{
+    (void)size;
+    mspan *s = span_of_heap(p);
+    uint8_t c = spc_class(s->spc);
+    uint32_t idx = c ? class_objindex(c, p - s->base) : 0;
+    uint8_t bit = (uint8_t)(1u << (idx % 8));
+    if (__atomic_fetch_or(&s->gcmarkbits[idx / 8], bit, __ATOMIC_RELAXED) & bit)
+        return;   /* a tiny block allocated earlier this cycle */
+    struct gcwork *w = my_gcw();
+    if (w)
+        w->bytes_marked += (int64_t)s->elemsize;
+    else
+        atomic_fetch_add_explicit(&foreign_marked, (int64_t)s->elemsize, memory_order_relaxed);
+}
+
+void gc_assist_alloc(uintptr_t size)
+{
+    g_t *gp = getg();
+    if (!gp || gp == &gp->m->g0 || gp->system || gp->m->locks || !gp->m->p)
+        return;
+    uint32_t cyc = atomic_load_explicit(&work.cycle, memory_order_relaxed);
+    if (gp->gcassistcycle != cyc) {
+        gp->gcassistcycle = cyc;
+        gp->gcassistbytes = 0;
+    }
+    gp->gcassistbytes -= (int64_t)size;
+    if (gp->gcassistbytes >= 0)
+        return;
+    /* Take what the workers earned first. */
+    int64_t debt = -gp->gcassistbytes;
+    int64_t bg = atomic_load_explicit(&work.bgcredit, memory_order_relaxed);
+    if (bg > 0) {
+        int64_t take = bg < debt ? bg : debt;
+        atomic_fetch_sub_explicit(&work.bgcredit, take, memory_order_relaxed);
+        gp->gcassistbytes += take;
+        debt -= take;
+    }
+    if (debt <= 0 || !atomic_load_explicit(&work.blacken, memory_order_relaxed))
+        return;
+    double ratio = atomic_load_explicit(&work.assist_ratio, memory_order_relaxed);
+    int64_t want = (int64_t)((double)debt * ratio);
+    if (want < 64 << 10)
+        want = 64 << 10;   /* assist in batches worth the trip */
+    int64_t t0 = gort_nanotime();
+    int64_t done = drain(MODE_ASSIST, want);
+    struct gcwork *w = my_gcw();
+    w->scan_work = 0;
+    atomic_fetch_add_explicit(&work.assist_ns, gort_nanotime() - t0, memory_order_relaxed);
+    if (done < want) {
+        /* Nothing left to scan here: the debt is forgiven (the mark is
+         * about to end) rather than parked on. */
+        gp->gcassistbytes = 0;
+        maybe_markdone();
+    } else {
+        gp->gcassistbytes += ratio > 0 ? (int64_t)((double)done / ratio) : debt;
+    }
+    safepoint_poll();
+}
+
+/* ------------------------------------------------------------------ */
+/* Checkmark: a re-mark with the world stopped, verifying the first one  */
+
+static uintptr_t *cm_set;      /* open addressing on object bases */
+static size_t cm_cap, cm_len;
+static uintptr_t *cm_stack;
+static size_t cm_n, cm_stackcap;
+static uint64_t cm_objects;
+
+static bool cm_insert(uintptr_t base)
+{
+    if (cm_len * 2 >= cm_cap) {
+        size_t ncap = cm_cap ? cm_cap * 2 : 1 << 16;
+        uintptr_t *ns = calloc(ncap, sizeof *ns);
+        if (!ns)
+            rt_throw("gccheckmark: out of memory");
+        for (size_t i = 0; i < cm_cap; i++) {
+            if (!cm_set[i])
+                continue;
+            size_t h = (cm_set[i] >> 3) * 0x9e3779b97f4a7c15ull & (ncap - 1);
+            while (ns[h])
+                h = (h + 1) & (ncap - 1);
+            ns[h] = cm_set[i];
+        }
+        free(cm_set);
+        cm_set = ns;
+        cm_cap = ncap;
+    }
+    size_t h = (base >> 3) * 0x9e3779b97f4a7c15ull & (cm_cap - 1);
+    while (cm_set[h]) {
+        if (cm_set[h] == base)
+            return false;
+        h = (h + 1) & (cm_cap - 1);
+    }
+    cm_set[h] = base;
+    cm_len++;
+    return true;
+}
+
+/* v reached from `from` (0: a root).  report: an unmarked target is an
+ * error; stack words (report false) may be stale and only lead on. */
+NO_SANITIZE static void checkmark_shade(uintptr_t v, uintptr_t from, bool report)
+{
+    mspan *s;
+    uint32_t idx;
+    uintptr_t base = find_object(v, &s, &idx);
+    if (!base)
+        return;
+    if (!((s->gcmarkbits[idx / 8] >> (idx % 8)) & 1)) {
+        if (!report)
+            return;
+        rt_printf("runtime: gccheckmark: object %#lx (%zu bytes) is reachable but was not marked\n",
+                  (unsigned long)base, (size_t)s->elemsize);
+        if (from)
+            rt_printf("runtime: gccheckmark: it is referenced by the word at %#lx\n", (unsigned long)from);
+        rt_throw("gccheckmark found an unmarked reachable object (a heap pointer stored without "
+                 "GORT_STORE?)");
+    }
+    if (!cm_insert(base))
+        return;
+    cm_objects++;
+    if (spc_noscan(s->spc))
+        return;
+    if (cm_n == cm_stackcap) {
+        size_t cap = cm_stackcap ? cm_stackcap * 2 : 4096;
+        uintptr_t *ns = realloc(cm_stack, cap * sizeof *ns);
+        if (!ns)
+            rt_throw("gccheckmark: out of memory");
+        cm_stack = ns;
+        cm_stackcap = cap;
+    }
+    cm_stack[cm_n++] = base;
+}
+
+NO_SANITIZE static void checkmark_scan_range(uintptr_t lo, uintptr_t hi, bool report)
+{
+    lo = (lo + 7) & ~(uintptr_t)7;
+    for (uintptr_t p = lo; p + 8 <= hi; p += 8)
+        checkmark_shade(*(const uintptr_t *)p, p, report);
+}
+
+NO_SANITIZE static void checkmark_drain(void)
+{
+    while (cm_n) {
+        uintptr_t base = cm_stack[--cm_n];
+        mspan *s = span_of_heap(base);
+        uintptr_t end = base + s->elemsize;
+        for (uintptr_t p = base; p < end; p += 8)
+            if (heap_ptrbit(p))
+                checkmark_shade(*(const uintptr_t *)p, p, true);
+    }
+}
+
+static void cm_fin_scan(uintptr_t base)
+{
+    mspan *s = span_of_heap(base);
+    if (!s || spc_noscan(s->spc))
+        return;
+    for (uintptr_t p = base; p < base + s->elemsize; p += 8)
+        if (heap_ptrbit(p))
+            checkmark_shade(*(const uintptr_t *)p, p, true);
+}
+
+static void cm_shade(uintptr_t v)
+{
+    checkmark_shade(v, 0, true);
+}
+
+/* World stopped, after the mark: every object reachable from the roots
+ * through heap objects must be marked. */
+NO_SANITIZE static void checkmark(void)
+{
+    checkmarking = true;
+    cm_len = cm_n = 0;
+    cm_objects = 0;
+    if (cm_set)
+        memset(cm_set, 0, cm_cap * sizeof *cm_set);
+    struct seg_arg a = {NULL, 0};
+    dl_iterate_phdr(scan_segments, &a);
+    scan_roots_registered(NULL);
+    fin_mark_roots(cm_fin_scan, cm_shade);
+    pool_gc_scan(cm_shade);
+    rtlock_lock(&allglock);
+    size_t n = allglen;
+    rtlock_unlock(&allglock);
+    for (size_t i = 0; i < n; i++) {
+        g_t *gp = allg_at((uint32_t)i);
+        uint32_t st = readgstatus(gp) & ~(uint32_t)G_SCAN;
+        if (st == G_DEAD || st == G_IDLE || (gp->system && !gp->sysscan))
+            continue;
+        if (gp == my_g()) {
+            scan_self(NULL, gp);
+        } else {
+            uintptr_t lo = st == G_SYSCALL ? gp->syscallsp : (uintptr_t)gp->ctx_sp;
+            if (st == G_SYSCALL)
+                for (int r = 0; r < 6; r++)
+                    checkmark_shade(gp->syscallregs[r], 0, false);
+            if (lo >= gp->stack.lo && lo < gp->stack.hi)
+                checkmark_scan_range(lo, gp->stack.hi, false);
+        }
+        checkmark_shade((uintptr_t)gp->arg, 0, false);
+        for (pframe *f = gp->pframe; f; f = f->parent)
+            for (gdefer *d = f->defers; d; d = d->link)
+                checkmark_shade((uintptr_t)d->arg, 0, false);
+        for (gdefer *d = gp->topframe.defers; d; d = d->link)
+            checkmark_shade((uintptr_t)d->arg, 0, false);
+    }
+    checkmark_drain();
+    checkmarking = false;
+}
+
+uint64_t rt_test_checkmark_objects(void)
+{
+    return cm_objects;
 }
 
 /* ------------------------------------------------------------------ */
@@ -273,11 +1189,11 @@ static struct {
     uint64_t pause_ns[256], pause_end[256];
     uint64_t last_gc;              /* ns since the epoch */
     uint64_t last_pause_max;
-    uint64_t next_gc;
-    int64_t cpu_ns;                /* collector CPU, all cycles */
+    int64_t cpu_ns;                /* collector CPU, all cycles (idle marking left out) */
+    int64_t assist_ns, worker_ns;
 } gcstats;
 
-static int64_t start_ns;           /* when the heap first collected, for @T */
+static int64_t start_ns;           /* @T in the trace line counts from here */
 
 void gc_read_stats(gort_memstats *ms)
 {
@@ -291,7 +1207,13 @@ void gc_read_stats(gort_memstats *ms)
     ms->last_pause_max_ns = gcstats.last_pause_max;
     int64_t up = gort_nanotime() - runtime_start_ns;
     ms->gc_cpu_fraction = up > 0 ? (double)gcstats.cpu_ns / ((double)up * ms->gomaxprocs) : 0;
+    ms->assist_cpu_ns = (uint64_t)gcstats.assist_ns;
+    ms->mark_worker_cpu_ns = (uint64_t)gcstats.worker_ns;
     rtlock_unlock(&gcstats.lock);
+    ms->enable_gc = atomic_load_explicit(&pacer.percent, memory_order_relaxed) >= 0 ||
+                    atomic_load_explicit(&pacer.memlimit, memory_order_relaxed) != INT64_MAX;
+    ms->debug_gc = debug.gcstoptheworld != 0 || debug.gccheckmark != 0;
+    ms->memory_limit = atomic_load_explicit(&pacer.memlimit, memory_order_relaxed);
 }
 
 /* Go's fmtNSAsMS: whole milliseconds from 10 ms, else two significant
@@ -321,113 +1243,428 @@ static const char *fmt_ms(char *buf, size_t n, uint64_t ns)
 }
 
 /* ------------------------------------------------------------------ */
+/* Pacer                                                                */
+
+uint64_t gc_next_goal(void)
+{
+    return atomic_load_explicit(&pacer.goal, memory_order_relaxed);
+}
+
+uint64_t gc_limit_retained(void)
+{
+    return atomic_load_explicit(&pacer.limit_retained, memory_order_relaxed);
+}
+
+static void gc_kick(void)
+{
+    if (!atomic_load_explicit(&goroutines_started, memory_order_acquire))
+        return;
+    if (!atomic_exchange_explicit(&gc_kicked, true, memory_order_acq_rel))
+        semrelease(&gcctl_sema);
+}
+
+void gc_live_add(int64_t delta)
+{
+    uint64_t live = atomic_fetch_add_explicit(&heap_live, (uint64_t)delta, memory_order_relaxed) + (uint64_t)delta;
+    if (delta > 0 && live >= atomic_load_explicit(&pacer.trigger, memory_order_relaxed) &&
+        !gort__writebarrier)
+        gc_kick();
+}
+
+/* Goal and trigger from pacer.marked and the settings (pacer.lock held). */
+static void pacer_recompute(void)
+{
+    uint64_t marked = pacer.marked;
+    int32_t pct = atomic_load_explicit(&pacer.percent, memory_order_relaxed);
+    int64_t limit = atomic_load_explicit(&pacer.memlimit, memory_order_relaxed);
+    uint64_t goal = UINT64_MAX;
+    if (pct >= 0) {
+        goal = marked + marked / 100 * (uint64_t)pct;
+        if (goal < MIN_HEAP_GOAL)
+            goal = MIN_HEAP_GOAL;
+    }
+    uint64_t lret = UINT64_MAX;
+    if (limit != INT64_MAX) {
+        /* The limit covers everything the runtime holds; what is not heap
+         * comes off the top, and 5 % stays spare for fragmentation. */
+        uint64_t nonheap = atomic_load_explicit(&pacer.nonheap_sys, memory_order_relaxed);
+        uint64_t lim = (uint64_t)limit;
+        uint64_t room = lim > nonheap ? lim - nonheap : 0;
+        lret = room;
+        uint64_t lgoal = room - room / 20;
+        if (lgoal < marked + (1 << 20))
+            lgoal = marked + (1 << 20);   /* over the limit: collect often, not forever */
+        if (lgoal < goal)
+            goal = lgoal;
+    }
+    atomic_store_explicit(&pacer.limit_retained, lret, memory_order_relaxed);
+    atomic_store_explicit(&pacer.goal, goal, memory_order_relaxed);
+    uint64_t trigger = UINT64_MAX;
+    if (goal != UINT64_MAX) {
+        uint64_t base = marked < goal ? marked : goal;
+        trigger = base + (uint64_t)((double)(goal - base) * pacer.trigger_frac);
+        if (goal == MIN_HEAP_GOAL && marked < MIN_HEAP_GOAL / 2)
+            trigger = MIN_HEAP_GOAL * 7 / 8;
+    }
+    atomic_store_explicit(&pacer.trigger, trigger, memory_order_relaxed);
+}
+
+static void pacer_env(void);
+static pthread_once_t pacer_once = PTHREAD_ONCE_INIT;
+
+int gort_set_gc_percent(int percent)
+{
+    pthread_once(&pacer_once, pacer_env);   /* the environment first, the call after */
+    rtlock_lock(&pacer.lock);
+    int old = atomic_load_explicit(&pacer.percent, memory_order_relaxed);
+    atomic_store_explicit(&pacer.percent, percent < 0 ? -1 : percent, memory_order_relaxed);
+    pacer_recompute();
+    uint64_t trigger = atomic_load_explicit(&pacer.trigger, memory_order_relaxed);
+    rtlock_unlock(&pacer.lock);
+    if (atomic_load_explicit(&heap_live, memory_order_relaxed) >= trigger)
+        gc_kick();
+    return old;
+}
+
+int64_t gort_set_memory_limit(int64_t bytes)
+{
+    pthread_once(&pacer_once, pacer_env);
+    if (bytes < 0)
+        return atomic_load_explicit(&pacer.memlimit, memory_order_relaxed);
+    rtlock_lock(&pacer.lock);
+    int64_t old = atomic_load_explicit(&pacer.memlimit, memory_order_relaxed);
+    atomic_store_explicit(&pacer.memlimit, bytes, memory_order_relaxed);
+    pacer_recompute();
+    uint64_t trigger = atomic_load_explicit(&pacer.trigger, memory_order_relaxed);
+    rtlock_unlock(&pacer.lock);
+    if (atomic_load_explicit(&heap_live, memory_order_relaxed) >= trigger)
+        gc_kick();
+    scavenger_wake();
+    return old;
+}
+
+/* GOGC and GOMEMLIMIT from the environment, once. */
+static void pacer_env(void)
+{
+    const char *s = getenv("GOGC");
+    if (s && *s) {
+        if (strcmp(s, "off") == 0) {
+            pacer.percent = -1;
+        } else {
+            char *end;
+            long v = strtol(s, &end, 10);
+            if (*end || v < -1 || v > INT32_MAX)
+                rt_printf("gort: GOGC: ignoring \"%s\": want a percentage or off\n", s);
+            else
+                pacer.percent = v < 0 ? -1 : (int32_t)v;
+        }
+    }
+    s = getenv("GOMEMLIMIT");
+    if (s && *s && strcmp(s, "off") != 0) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        static const struct {
+            const char *suf;
+            int shift;
+        } sufs[] = {{"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}};
+        int shift = -1;
+        for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++)
+            if (strcmp(end, sufs[i].suf) == 0)
+                shift = sufs[i].shift;
+        if (end == s || errno || shift < 0 || *s == '-' || (v << shift >> shift) != v || (v << shift) > INT64_MAX)
+            rt_printf("gort: GOMEMLIMIT: ignoring \"%s\": want bytes, with an optional KiB, MiB, GiB or "
+                      "TiB suffix\n",
+                      s);
+        else
+            pacer.memlimit = (int64_t)(v << shift);
+    }
+    pacer_recompute();
+}
+
+/* ------------------------------------------------------------------ */
 /* A cycle                                                              */
 
 static _Atomic uint32_t gcsema = 1;   /* one cycle at a time */
 
-static int64_t thread_cpu(void)
+void gc_cycles_lock(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * GORT_S + ts.tv_nsec;
+    semacquire(&gcsema, WR_WAIT_FOR_GC_CYCLE);
 }
 
-static uint64_t heap_live(void)
+void gc_cycles_unlock(void)
 {
-    gort_memstats ms;
-    gort_read_memstats(&ms);
-    return ms.heap_alloc;
+    semrelease(&gcsema);
 }
 
-/* Spill the callee-saved registers into a frame that scan_stacks covers,
- * then mark from every root.  noinline: the jmp_buf must be in a frame
- * below the sp that is scanned from. */
-__attribute__((noinline)) NO_SANITIZE static void mark_from_roots(g_t *self)
+static int64_t sum_marked(void)
 {
-    jmp_buf regs;
-    setjmp(regs);
-    /* The jmp_buf itself is scanned too: under ASan it may live in a
-     * "fake stack" frame off the goroutine's stack.  The frame address is
-     * on the real stack, below everything the goroutine's callers hold. */
-    scan_range((uintptr_t)&regs, (uintptr_t)(&regs + 1));
-    scan_stacks(self, (uintptr_t)__builtin_frame_address(0));
-    __asm__ volatile("" : : "r"(&regs) : "memory");
-    dl_iterate_phdr(scan_segments, NULL);
-    scan_roots();
-    drain();
+    int64_t m = atomic_load_explicit(&foreign_marked, memory_order_relaxed) + foreign_gcw.bytes_marked;
+    for (int32_t i = 0; i < GORT_MAX_PROCS && allp[i]; i++)
+        m += allp[i]->gcw.bytes_marked;
+    return m;
+}
+
+/* World stopped: is any grey object left?  Moves what Ps hold to the
+ * global list. */
+static bool grey_left(void)
+{
+    bool any = !lf_empty(&wfull) || !roots_done();
+    for (int32_t i = 0; i < GORT_MAX_PROCS && allp[i]; i++) {
+        if (!gcw_empty(&allp[i]->gcw)) {
+            any = true;
+            gcw_flush(&allp[i]->gcw);
+        }
+    }
+    if (!gcw_empty(&foreign_gcw)) {
+        any = true;
+        gcw_flush(&foreign_gcw);
+    }
+    return any;
+}
+
+/* World stopped: mark everything left here and now. */
+static void drain_stw(void)
+{
+    while (markroot_next())
+        ;
+    for (;;) {
+        drain(MODE_STW, 0);
+        if (!grey_left())
+            break;
+    }
 }
 
 static void gc_cycle(bool forced)
 {
+    pthread_once(&pacer_once, pacer_env);
     g_t *self = getg_or_die("gort_gc");
-    semacquire(&gcsema, WR_GC_WORKER_IDLE);
-    uint64_t heap0 = heap_live();
-    int64_t t0 = gort_nanotime(), c0 = thread_cpu();
+    semacquire(&gcsema, WR_WAIT_FOR_GC_CYCLE);
     if (start_ns == 0)
         start_ns = runtime_start_ns;
+    bool concurrent = debug.gcstoptheworld == 0;
+    ensure_workers();
 
-    /* Sweep termination: the world stops, the last cycle's sweep ends. */
-    stop_the_world("GC");
+    /* Sweep what the last cycle left, before the world stops. */
+    sweep_finish();
+    uint64_t heap0 = atomic_load_explicit(&heap_live, memory_order_relaxed);
+    uint64_t goal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
+    int64_t t0 = gort_nanotime();
+
+    /* 1. Sweep termination. */
+    stop_the_world("GC (sweep termination)");
     heap_sweepterm_stw();
-    int64_t t1 = gort_nanotime(), c1 = thread_cpu();
+    pool_gc_cleanup_stw();
+    uint32_t cyc = atomic_fetch_add_explicit(&work.cycle, 1, memory_order_relaxed) + 1;
+    (void)cyc;
+    rtlock_lock(&allglock);
+    nstackjobs = (uint32_t)allglen;
+    rtlock_unlock(&allglock);
+    work.nroots = 4 + nstackjobs;
+    atomic_store_explicit(&work.rootnext, 0, memory_order_relaxed);
+    atomic_store_explicit(&work.rootdone, 0, memory_order_relaxed);
+    atomic_store_explicit(&work.stack_bytes_a, 0, memory_order_relaxed);
+    atomic_store_explicit(&work.global_bytes_a, 0, memory_order_relaxed);
+    atomic_store_explicit(&work.dedicated_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&work.fractional_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&work.idle_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&work.assist_ns, 0, memory_order_relaxed);
+    atomic_store_explicit(&work.bgcredit, 0, memory_order_relaxed);
+    atomic_store_explicit(&work.markdone_signalled, false, memory_order_relaxed);
+    atomic_store_explicit(&foreign_marked, 0, memory_order_relaxed);
+    foreign_gcw.bytes_marked = 0;
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
+    for (int32_t i = 0; i < GORT_MAX_PROCS && allp[i]; i++) {
+        allp[i]->gcw.bytes_marked = 0;
+        allp[i]->gcw.scan_work = 0;
+        atomic_store_explicit(&allp[i]->gcfractime, 0, memory_order_relaxed);
+    }
+    /* Workers: 25 % of the Ps, as whole dedicated Ps when that is close,
+     * the rest as fractional time on every P. */
+    double util = GOAL_UTILIZATION * procs;
+    int32_t dedicated = (int32_t)(util + 0.5);
+    if (dedicated > 0 && fabs((double)dedicated / util - 1) > 0.3)
+        dedicated--;
+    atomic_store_explicit(&work.dedicated_left, dedicated, memory_order_relaxed);
+    work.fractional_goal = (util - dedicated) / procs;
+    /* Assists: scan what the last cycle marked over the runway left. */
+    uint64_t expect = pacer.marked ? pacer.marked : heap0;
+    uint64_t runway = goal > heap0 + (1 << 20) ? goal - heap0 : (1 << 20);
+    atomic_store_explicit(&work.assist_ratio, (double)expect / (double)runway, memory_order_relaxed);
+    __atomic_store_n(&gort__writebarrier, 1, __ATOMIC_RELAXED);
+    int64_t t1 = gort_nanotime();
+    work.markstart = t1;
 
-    /* Mark. */
-    bytes_marked = stack_bytes = global_bytes = 0;
-    mark_from_roots(self);
-    int64_t t2 = gort_nanotime(), c2 = thread_cpu();
-    uint64_t heap1 = heap0;             /* nothing is allocated while the world is stopped */
+    /* 2. Mark. */
+    int restarts = 0;
+    if (concurrent) {
+        atomic_store_explicit(&work.blacken, true, memory_order_release);
+        start_the_world();
+        for (;;) {
+            semacquire(&work.markdone_sema, WR_WAIT_FOR_GC_CYCLE);
+            stop_the_world("GC (mark termination)");
+            atomic_store_explicit(&work.blacken, false, memory_order_relaxed);
+            if (!grey_left())
+                break;
+            if (++restarts > 2) {
+                drain_stw();
+                break;
+            }
+            /* Grey objects were still in P buffers: back to marking. */
+            atomic_store_explicit(&work.markdone_signalled, false, memory_order_relaxed);
+            atomic_store_explicit(&work.blacken, true, memory_order_release);
+            start_the_world();
+        }
+    } else {
+        drain_stw();
+    }
+    int64_t t2 = gort_nanotime();
 
-    /* Mark termination: flip to sweeping. */
+    /* 3. Mark termination. */
+    (void)self;
+    if (debug.gccheckmark)
+        checkmark();
+    __atomic_store_n(&gort__writebarrier, 0, __ATOMIC_RELAXED);
+    uint64_t heap1 = atomic_load_explicit(&heap_live, memory_order_relaxed);
+    uint64_t marked = (uint64_t)sum_marked();
     heap_flip_stw();
-    uint64_t goal = bytes_marked * 2 > ((uint64_t)4 << 20) ? bytes_marked * 2 : (uint64_t)4 << 20;
-    int64_t t3 = gort_nanotime(), c3 = thread_cpu();
+    atomic_store_explicit(&heap_live, marked, memory_order_relaxed);
+    atomic_store_explicit(&gc_kicked, false, memory_order_relaxed);
+    int64_t t3 = gort_nanotime();
 
+    int64_t assist = atomic_load_explicit(&work.assist_ns, memory_order_relaxed);
+    int64_t bg = atomic_load_explicit(&work.dedicated_ns, memory_order_relaxed) +
+                 atomic_load_explicit(&work.fractional_ns, memory_order_relaxed);
+    int64_t idle = atomic_load_explicit(&work.idle_ns, memory_order_relaxed);
+    int64_t stwcpu = ((t1 - t0) + (t3 - t2)) * procs;
+    if (!concurrent)
+        bg += (t2 - t1);
+    uint64_t pause = (uint64_t)((t1 - t0) + (t3 - t2));
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t wall = (uint64_t)now.tv_sec * GORT_S + (uint64_t)now.tv_nsec;
     rtlock_lock(&gcstats.lock);
-    uint64_t pause = (uint64_t)(t3 - t0);
     uint32_t n = gcstats.numgc++;
     if (forced)
         gcstats.numforced++;
     gcstats.pause_ns[n % 256] = pause;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    uint64_t wall = (uint64_t)now.tv_sec * GORT_S + (uint64_t)now.tv_nsec;
     gcstats.pause_end[n % 256] = wall;
     gcstats.pause_total += pause;
     gcstats.last_gc = wall;
-    gcstats.last_pause_max = pause;
-    gcstats.next_gc = goal;
-    gcstats.cpu_ns += c3 - c0;
+    gcstats.last_pause_max = (uint64_t)((t1 - t0) > (t3 - t2) ? (t1 - t0) : (t3 - t2));
+    gcstats.cpu_ns += stwcpu + assist + bg;
+    gcstats.assist_ns += assist;
+    gcstats.worker_ns += bg + idle;
+    int64_t totalcpu = gcstats.cpu_ns;
     rtlock_unlock(&gcstats.lock);
-    int32_t procs = gort_gomaxprocs(0);
+    atomic_store_explicit(&last_gc_nano, t3, memory_order_relaxed);
+    int64_t stacks = atomic_load_explicit(&work.stack_bytes_a, memory_order_relaxed);
+    int64_t globals = atomic_load_explicit(&work.global_bytes_a, memory_order_relaxed);
     start_the_world();
+    if (debug.gcstoptheworld >= 2)
+        sweep_finish();
     bgsweep_wake();
+    fin_wake();
+
+    /* The pacer, for the next cycle. */
+    gort_memstats ms;
+    gort_read_memstats(&ms);
+    rtlock_lock(&pacer.lock);
+    uint64_t oldmarked = pacer.marked;
+    if (!forced && goal != UINT64_MAX && goal > oldmarked && concurrent) {
+        /* Feedback in runway fractions: where the cycle was triggered,
+         * where the heap stood when marking ended, and the CPU it took. */
+        double runway0 = (double)(goal - (oldmarked < goal ? oldmarked : goal));
+        double ht = pacer.trigger_frac;
+        double ha = ((double)heap1 - (double)oldmarked) / runway0;
+        double ua = (t2 > t1) ? (double)(assist + bg) / ((double)(t2 - t1) * procs) : 0;
+        double ug = GOAL_UTILIZATION + 0.05;
+        double err = 1.0 - ht - ua / ug * (ha - ht);
+        double f = ht + 0.5 * err;
+        pacer.trigger_frac = f < 0.6 ? 0.6 : f > 0.95 ? 0.95 : f;
+    }
+    pacer.marked = marked;
+    atomic_store_explicit(&pacer.nonheap_sys, ms.sys - ms.heap_sys, memory_order_relaxed);
+    pacer_recompute();
+    uint64_t nextgoal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
+    rtlock_unlock(&pacer.lock);
+    (void)nextgoal;
 
     if (debug.gctrace) {
         char a[16], b[16], c[16], d[16], e[16], f[16], g[16], h[16];
         int64_t up = gort_nanotime() - start_ns;
-        int util = 0;
+        int utilpct = 0;
         if (up > 0)
-            util = (int)(100.0 * (double)gcstats.cpu_ns / ((double)up * procs));
+            utilpct = (int)(100.0 * (double)totalcpu / ((double)up * procs));
+        uint64_t goalmb = goal == UINT64_MAX ? heap1 >> 20 : goal >> 20;
         rt_printf("gc %u @%lld.%03llds %d%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
                   "%llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB globals, %d P%s\n",
                   n + 1, (long long)(t0 - start_ns) / GORT_S, (long long)((t0 - start_ns) % GORT_S) / GORT_MS,
-                  util, fmt_ms(a, sizeof a, (uint64_t)(t1 - t0)), fmt_ms(b, sizeof b, (uint64_t)(t2 - t1)),
-                  fmt_ms(c, sizeof c, (uint64_t)(t3 - t2)), fmt_ms(d, sizeof d, (uint64_t)(c1 - c0)),
-                  fmt_ms(e, sizeof e, 0), fmt_ms(f, sizeof f, (uint64_t)(c2 - c1)), fmt_ms(g, sizeof g, 0),
-                  fmt_ms(h, sizeof h, (uint64_t)(c3 - c2)), (unsigned long long)(heap0 >> 20),
-                  (unsigned long long)(heap1 >> 20), (unsigned long long)(bytes_marked >> 20),
-                  (unsigned long long)(goal >> 20), (unsigned long long)(stack_bytes >> 20),
-                  (unsigned long long)(global_bytes >> 20), procs, forced ? " (forced)" : "");
+                  utilpct, fmt_ms(a, sizeof a, (uint64_t)(t1 - t0)), fmt_ms(b, sizeof b, (uint64_t)(t2 - t1)),
+                  fmt_ms(c, sizeof c, (uint64_t)(t3 - t2)), fmt_ms(d, sizeof d, (uint64_t)((t1 - t0) * procs)),
+                  fmt_ms(e, sizeof e, (uint64_t)assist), fmt_ms(f, sizeof f, (uint64_t)bg),
+                  fmt_ms(g, sizeof g, (uint64_t)idle), fmt_ms(h, sizeof h, (uint64_t)((t3 - t2) * procs)),
+                  (unsigned long long)(heap0 >> 20), (unsigned long long)(heap1 >> 20),
+                  (unsigned long long)(marked >> 20), (unsigned long long)goalmb,
+                  (unsigned long long)((uint64_t)stacks >> 20), (unsigned long long)((uint64_t)globals >> 20),
+                  procs, forced ? " (forced)" : "");
     }
     semrelease(&gcsema);
+    /* A cycle ran while the heap was past the new trigger already. */
+    if (atomic_load_explicit(&heap_live, memory_order_relaxed) >=
+        atomic_load_explicit(&pacer.trigger, memory_order_relaxed))
+        gc_kick();
 }
 
-uint64_t gc_next_goal(void)
+/* ------------------------------------------------------------------ */
+/* The controller and forcegc                                           */
+
+static void gc_controller(void *unused)
 {
-    rtlock_lock(&gcstats.lock);
-    uint64_t g = gcstats.next_gc;
-    rtlock_unlock(&gcstats.lock);
-    return g;
+    (void)unused;
+    for (;;) {
+        semacquire(&gcctl_sema, WR_FORCEGC_IDLE);
+        if (atomic_exchange_explicit(&forcegc_pending, false, memory_order_acq_rel)) {
+            if (debug.gctrace)
+                rt_printf("GC forced\n");
+        } else if (atomic_load_explicit(&heap_live, memory_order_relaxed) <
+                   atomic_load_explicit(&pacer.trigger, memory_order_relaxed)) {
+            /* A forced cycle ran in between. */
+            atomic_store_explicit(&gc_kicked, false, memory_order_relaxed);
+            continue;
+        }
+        gc_cycle(false);
+        atomic_store_explicit(&gc_kicked, false, memory_order_relaxed);
+    }
+}
+
+void gc_start_goroutines(void)
+{
+    pthread_once(&pacer_once, pacer_env);
+    int err = newproc(gc_controller, NULL, 0, "runtime/gc", true, NULL, NULL);
+    if (err)
+        rt_throw("cannot start the collector: error %d", err);
+    fin_start();
+    atomic_store_explicit(&last_gc_nano, gort_nanotime(), memory_order_relaxed);
+    atomic_store_explicit(&goroutines_started, true, memory_order_release);
+    if (atomic_load_explicit(&heap_live, memory_order_relaxed) >=
+        atomic_load_explicit(&pacer.trigger, memory_order_relaxed))
+        gc_kick();
+}
+
+void gc_forcegc_check(int64_t now)
+{
+    if (!atomic_load_explicit(&goroutines_started, memory_order_acquire))
+        return;
+    int64_t period = debug.scavenge ? 10 * GORT_MS : FORCEGC_PERIOD;
+    int64_t last = atomic_load_explicit(&last_gc_nano, memory_order_relaxed);
+    if (now - last < period || atomic_load_explicit(&gc_kicked, memory_order_relaxed))
+        return;
+    /* Counted from now, so that a slow cycle is not asked for twice. */
+    atomic_store_explicit(&last_gc_nano, now, memory_order_relaxed);
+    atomic_store_explicit(&forcegc_pending, true, memory_order_release);
+    if (!atomic_exchange_explicit(&gc_kicked, true, memory_order_acq_rel))
+        semrelease(&gcctl_sema);
 }
 
 static void gc_forced(void *arg)

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "gc.h"
 #include "malloc.h"
 #include "panic.h"
 #include "print.h"
@@ -56,6 +57,9 @@ void mcache_release_all(mcache *c)
     for (int i = 0; i < NUM_SPC; i++) {
         mspan *s = c->alloc[i];
         if (s != &emptyspan) {
+            /* Its free slots were counted live when it was cached. */
+            uint16_t used = atomic_load_explicit(&s->alloccount, memory_order_relaxed);
+            gc_live_add(-(int64_t)((s->nelems - used) * s->elemsize));
             mcentral_uncachespan(&mheap_.central[i], s);
             c->alloc[i] = &emptyspan;
         }
@@ -260,6 +264,10 @@ static uintptr_t nextfree(mcache *c, uint8_t spc, size_t size)
         c->alloc[spc] = s;
         idx = nextfreeindex(s);
         gort_assert(idx < s->nelems);
+        /* The pacer counts a cached span's free slots as live at once
+         * (Go's heapLive); no heap lock is held here. */
+        uint16_t used = atomic_load_explicit(&s->alloccount, memory_order_relaxed);
+        gc_live_add((int64_t)((s->nelems - used) * s->elemsize));
     }
     atomic_store_explicit(&s->alloccount, atomic_load_explicit(&s->alloccount, memory_order_relaxed) + 1,
                           memory_order_relaxed);
@@ -335,6 +343,7 @@ static void *alloc_large(mcache *c, size_t size, const gort_type *t, size_t n, b
     atomic_store_explicit(&s->alloccount, 1, memory_order_release);
     count(&c->nmalloc[0], 1);
     count(&c->largebytes, npages * PAGE_SIZE);
+    gc_live_add((int64_t)(npages * PAGE_SIZE));
     return (void *)s->base;
 }
 
@@ -353,11 +362,20 @@ static inline void *alloc_from(mcache *c, size_t size, const gort_type *t, size_
 
 /* The allocator behind gort_new and gort_alloc.  t NULL with scan: every
  * word may be a pointer (conservative).  pat: see heap_setbits. */
+static void *mallocgc_marking(size_t size, const gort_type *t, size_t n, bool scan, uint64_t pat);
+
 static inline void *mallocgc_pat(size_t size, const gort_type *t, size_t n, bool scan, uint64_t pat)
 {
     if (size == 0)
         return &zerobase;
     g_t *gp = getg();
+    /* Allocation is a safe point: a goroutine that only allocates must
+     * not hold off a stop of the world (the collector's, above all) or a
+     * stack scan.  Before the mcache is read: a yield may change the P. */
+    if (gp && __builtin_expect(atomic_load_explicit(&gp->preempt, memory_order_relaxed), 0))
+        safepoint();
+    if (__builtin_expect(gc_marking(), 0))
+        return mallocgc_marking(size, t, n, scan, pat);
     p_t *pp = gp ? gp->m->p : NULL;
     if (__builtin_expect(pp != NULL && pp->mcache != NULL, 1))
         return alloc_from(pp->mcache, size, t, n, scan, pat);
@@ -365,6 +383,32 @@ static inline void *mallocgc_pat(size_t size, const gort_type *t, size_t n, bool
     mallocinit();
     rtlock_lock(&foreign_lock);
     void *p = alloc_from(foreign_cache, size, t, n, scan, pat);
+    rtlock_unlock(&foreign_lock);
+    return p;
+}
+
+/* While the collector marks: assist first, then allocate black. */
+static __attribute__((noinline)) void *mallocgc_marking(size_t size, const gort_type *t, size_t n, bool scan,
+                                                        uint64_t pat)
+{
+    gc_assist_alloc(size);
+    void *p;
+    g_t *gp = getg();
+    p_t *pp = gp ? gp->m->p : NULL;
+    if (pp != NULL && pp->mcache != NULL) {
+        p = alloc_from(pp->mcache, size, t, n, scan, pat);
+        /* The mark may have ended during the assist's safe point. */
+        if (gc_marking())
+            gc_mark_new((uintptr_t)p, size);
+        return p;
+    }
+    mallocinit();
+    rtlock_lock(&foreign_lock);
+    p = alloc_from(foreign_cache, size, t, n, scan, pat);
+    /* Under the lock: a flip (which takes it) cannot end the mark between
+     * the allocation and its mark bit. */
+    if (gc_marking())
+        gc_mark_new((uintptr_t)p, size);
     rtlock_unlock(&foreign_lock);
     return p;
 }

@@ -142,6 +142,7 @@ typedef struct mspan {
     /* Free spans: the page allocator's treap, keyed by (npages, base). */
     struct mspan *tleft, *tright, *tparent;
     int64_t unusedsince;           /* free: when it was last freed */
+    struct special *specials;      /* finalizers of its objects (mfinal.c) */
 } mspan;
 
 typedef struct spanlist {
@@ -159,10 +160,17 @@ static inline bool span_setmark(mspan *s, uintptr_t base)
 {
     uint32_t idx = spc_class(s->spc) ? class_objindex(spc_class(s->spc), base - s->base) : 0;
     uint8_t bit = (uint8_t)(1u << (idx % 8));
-    if (s->gcmarkbits[idx / 8] & bit)
+    if (__atomic_load_n(&s->gcmarkbits[idx / 8], __ATOMIC_RELAXED) & bit)
         return false;
-    s->gcmarkbits[idx / 8] |= bit;
-    return true;
+    /* Markers race for the byte: the one that sets the bit owns the
+     * object.  Relaxed: the bit claims, it publishes nothing. */
+    return !(__atomic_fetch_or(&s->gcmarkbits[idx / 8], bit, __ATOMIC_RELAXED) & bit);
+}
+
+static inline bool span_ismarked(mspan *s, uintptr_t base)
+{
+    uint32_t idx = spc_class(s->spc) ? class_objindex(spc_class(s->spc), base - s->base) : 0;
+    return (__atomic_load_n(&s->gcmarkbits[idx / 8], __ATOMIC_RELAXED) >> (idx % 8)) & 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -317,7 +325,43 @@ bool heap_ptrbit(uintptr_t addr);
 
 /* The collector (gc.c). */
 void gc_read_stats(gort_memstats *ms);
-uint64_t gc_next_goal(void);              /* 0 before the first cycle */
+uint64_t gc_next_goal(void);              /* the heap goal; UINT64_MAX: none */
+/* Bytes the heap may retain (heap_sys - heap_released) under the memory
+ * limit; UINT64_MAX without one. */
+uint64_t gc_limit_retained(void);
+/* Heap bytes counted live for the pacer: marked by the last cycle, plus
+ * the free slots of cached spans and the large objects since.  delta > 0
+ * may start a cycle: call it holding no heap lock. */
+void gc_live_add(int64_t delta);
+/* Allocation while marking (malloc.c): mark the new object at p black;
+ * assist before allocating size bytes. */
+void gc_mark_new(uintptr_t p, uintptr_t size);
+void gc_assist_alloc(uintptr_t size);
+/* Hand cycles in tests exclude the collector's. */
+void gc_cycles_lock(void);
+void gc_cycles_unlock(void);
+/* Sysmon, every pass: start the forced cycle if none ran for the period. */
+void gc_forcegc_check(int64_t now);
+/* The collector's goroutines (controller, finalizers), started with the
+ * heap's others. */
+void gc_start_goroutines(void);
+
+/* Finalizers (mfinal.c). */
+struct special {
+    struct special *next;          /* the span's, by object */
+    struct special *gnext, *gprev; /* every special */
+    uintptr_t obj;
+    void (*fn)(void *obj);
+};
+/* Sweep: queue the finalizers of s's unmarked objects and mark those
+ * objects (they live one more cycle).  s is being swept. */
+void fin_sweep_span(mspan *s);
+/* Mark: scan_obj(base) for every object with a finalizer (its contents,
+ * not itself); shade(obj) for every queued one. */
+void fin_mark_roots(void (*scan_obj)(uintptr_t base), void (*shade)(uintptr_t v));
+/* Ready the finalizer goroutine if sweeping queued work (no heap locks). */
+void fin_wake(void);
+void fin_start(void);
 
 
 #endif

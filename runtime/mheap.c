@@ -533,6 +533,7 @@ static void init_span(mspan *s, uint8_t spc)
     s->alloccache = ~(uint64_t)0;
     s->allocbits = gcbits_alloc(s->nelems);
     s->gcmarkbits = gcbits_alloc(s->nelems);
+    s->specials = NULL;
 }
 
 mspan *mheap_alloc(uintptr_t npages, uint8_t spc)

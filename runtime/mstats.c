@@ -123,9 +123,9 @@ void gort_read_memstats(gort_memstats *ms)
 
 void rt_test_heap_cycle_begin(void)
 {
+    gc_cycles_lock();
     stop_the_world("heap test: cycle begin");
     heap_sweepterm_stw();
-    mcache_foreign_unlock();
     start_the_world();
 }
 
@@ -142,9 +142,9 @@ bool rt_test_heap_mark(const void *p)
 void rt_test_heap_cycle_end(bool sweep_now)
 {
     stop_the_world("heap test: cycle end");
-    heap_sweepterm_stw();
     heap_flip_stw();
     start_the_world();
+    gc_cycles_unlock();
     if (sweep_now)
         sweep_finish();
     else

@@ -44,6 +44,7 @@
  * Deadlock detection (gort_main only): when the last M goes idle with no
  * armed timer and goroutines still waiting, nothing can ever wake them.
  */
+#include "gc.h"
 #include "proc.h"
 
 #include <errno.h>
@@ -128,9 +129,10 @@ uint32_t readgstatus(g_t *gp)
  * the G's saved context to whoever sees the new status. */
 void casgstatus(g_t *gp, uint32_t oldval, uint32_t newval)
 {
-    if (oldval == G_RUNNING || oldval == G_SYSCALL) {
+    if (oldval == G_RUNNING) {
         /* Only the G's own M changes a running G's status, and scanners
-         * never pin one (they pin waiting and runnable Gs), so no CAS. */
+         * never pin one (they pin waiting, runnable and syscall Gs), so
+         * no CAS. */
         if (atomic_load_explicit(&gp->status, memory_order_relaxed) != oldval)
             rt_throw("casgstatus: goroutine %llu: bad status %#x, want %#x -> %#x",
                      (unsigned long long)gp->goid, atomic_load(&gp->status), oldval, newval);
@@ -576,6 +578,9 @@ top:;
     }
     g_t *gp = NULL;
     *inherit = false;
+    /* While the collector marks, this P's mark worker may be due. */
+    if (__builtin_expect(gc_marking(), 0) && (gp = gc_findworker(pp, false)) != NULL)
+        return gp;
     /* Fairness: every 61st tick the global queue goes first. */
     if (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) % 61 == 0 &&
         atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
@@ -701,6 +706,10 @@ top:;
     int64_t now = nanotime();
     if (runalltimers(now))
         goto top;
+
+    /* Nothing to do: mark, if the collector has work. */
+    if (__builtin_expect(gc_marking(), 0) && (gp = gc_findworker(pp, true)) != NULL)
+        return gp;
 
     /* Nothing to do: give up the P. */
     rtlock_lock(&sched.lock);
@@ -843,8 +852,10 @@ static bool park_direct(g_t *gp)
         !atomic_compare_exchange_strong_explicit(&pp->runnext, &next, NULL, memory_order_acquire,
                                                  memory_order_relaxed))
         return false;             /* empty, wired elsewhere, or stolen */
+    /* Cleared before the status publishes it: whoever sees it waiting
+     * (a dump, the collector) waits for the new one, never reads the old. */
+    __atomic_store_n(&gp->ctx_sp, NULL, __ATOMIC_RELAXED);
     casgstatus(gp, G_RUNNING, G_WAITING);
-    __atomic_store_n(&gp->ctx_sp, NULL, __ATOMIC_RELAXED);  /* dumps skip it until saved */
     WRITE_ONCE(gp->m, NULL);
     mp->parked_prev = gp;
 
@@ -1303,6 +1314,10 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
     gostartframe(gp);
     gp->fn = fn;
     gp->arg = arg;
+    /* A goroutine born while the collector marks is never scanned: its
+     * argument is greyed now (it may come from a stack scanned already). */
+    if (__builtin_expect(gc_marking(), 0))
+        gc_shade((uintptr_t)arg);
     gp->goid = newgoid(pp);
     gp->parent_goid = user ? cur->goid : 0;
     gp->gopc = gopc;
@@ -1444,7 +1459,7 @@ void gort_syscall_exit(void)
     g_t *gp = getg_or_die("gort_syscall_exit");
     m_t *mp = gp->m;
     p_t *oldp = mp->oldp;
-    if (!oldp || readgstatus(gp) != G_SYSCALL)
+    if (!oldp || (readgstatus(gp) & ~(uint32_t)G_SCAN) != G_SYSCALL)
         rt_throw("gort_syscall_exit without gort_syscall_enter");
     mp->oldp = NULL;
     uint32_t s = P_SYSCALL;
@@ -1827,6 +1842,7 @@ static void heap_goroutines_start(void)
 {
     bgsweep_start();
     scavenger_start();
+    gc_start_goroutines();
 }
 
 static void main_entry(void *unused)
@@ -1895,8 +1911,8 @@ static bool gosched_direct(g_t *gp)
         rtlock_unlock(&sched.lock);
         return false;
     }
+    __atomic_store_n(&gp->ctx_sp, NULL, __ATOMIC_RELAXED);   /* before the status: see park_direct */
     casgstatus(gp, G_RUNNING, G_RUNNABLE);
-    __atomic_store_n(&gp->ctx_sp, NULL, __ATOMIC_RELAXED);
     WRITE_ONCE(gp->m, NULL);
     globrunqput(gp);
     next = globrunqget(pp, 1);

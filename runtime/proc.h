@@ -50,6 +50,7 @@ typedef enum waitreason {
     WR_STOPPING_THE_WORLD,
     WR_GC_SWEEP_WAIT,
     WR_GC_SCAVENGE_WAIT,
+    WR_WAIT_FOR_GC_CYCLE,
     WR_COUNT
 } waitreason;
 
@@ -104,6 +105,12 @@ typedef struct g {
      * gort_syscall_enter, for the collector. */
     uintptr_t syscallsp;
     uintptr_t syscallregs[6];
+    /* The collector (gc.c): allocation credit (negative: debt) for the
+     * cycle gcassistcycle; a runtime goroutine whose stack is still a
+     * root (the finalizer goroutine). */
+    int64_t gcassistbytes;
+    uint32_t gcassistcycle;
+    bool sysscan;
 #if GORT_TSAN
     void *tsan_fiber;
 #endif
@@ -155,6 +162,16 @@ struct sysmontick {
 
 #define RUNQ_SIZE 256
 
+/* A P's share of the collector's grey objects (gc.c): two buffers, so
+ * that a put after a get rarely touches the global lists; counters folded
+ * into the cycle's totals at mark termination. */
+struct workbuf;
+struct gcwork {
+    struct workbuf *w1, *w2;
+    int64_t bytes_marked;         /* bytes of objects this P greyed or allocated black */
+    int64_t scan_work;            /* bytes scanned, not yet credited to assists */
+};
+
 /* A processor: the right to run Go code, with a local run queue. */
 typedef struct p {
     int32_t id;
@@ -189,6 +206,14 @@ typedef struct p {
     struct ptimers timers;        /* time.c */
 
     struct mcache *mcache;        /* small-object cache (malloc.c) */
+
+    /* The collector (gc.c): grey objects, and this P's mark worker, a
+     * parked goroutine the scheduler runs while the collector marks. */
+    struct gcwork gcw;
+    g_t *gcworker;
+    _Atomic bool gcworker_ready;  /* parked and free to be picked */
+    uint8_t gcmarkmode;           /* what it was picked for */
+    _Atomic int64_t gcfractime;   /* ns its worker ran fractionally this cycle */
 
     /* Free sudogs for channel waits (chan.c); owner only. */
     struct sudog *sudogcache[128];

@@ -37,9 +37,7 @@ static int64_t periodic_last;                  /* sysmon only */
 
 uint64_t heap_goal(void)
 {
-    /* The last cycle's goal, or the minimum before the first. */
-    uint64_t g = gc_next_goal();
-    return g ? g : (uint64_t)4 << 20;
+    return gc_next_goal();
 }
 
 uint64_t heap_retained(void)
@@ -49,9 +47,14 @@ uint64_t heap_retained(void)
     return sys > rel ? sys - rel : 0;
 }
 
+/* Keep 10 % over the heap goal (none with GOGC=off), and no more than
+ * the memory limit allows. */
 static uint64_t retained_goal(void)
 {
-    return heap_goal() + heap_goal() / 10;
+    uint64_t g = heap_goal();
+    uint64_t r = g > UINT64_MAX / 11 * 10 ? UINT64_MAX : g + g / 10;
+    uint64_t l = gc_limit_retained();
+    return l < r ? l : r;
 }
 
 /* Retained memory is over the goal and some free page is not released.

@@ -112,6 +112,8 @@ bool sweep_span(mspan *s, bool preserve)
     uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
     gort_assert(atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == sg - 1);
     uint8_t c = spc_class(s->spc);
+    if (__atomic_load_n(&s->specials, __ATOMIC_ACQUIRE))
+        fin_sweep_span(s);   /* unmarked objects with finalizers live on */
     uint16_t nalloc = (uint16_t)countbits(s->gcmarkbits, s->nelems);
     uint16_t had = atomic_load_explicit(&s->alloccount, memory_order_relaxed);
     gort_assert(nalloc <= had);
@@ -188,6 +190,7 @@ intptr_t sweepone(void)
         sweeper_exit();
         if (freed)
             scavenger_wake();   /* not under the mcentral lock: it may take sched.lock */
+        fin_wake();
         return freed ? (intptr_t)npages : 0;
     }
 }
@@ -201,6 +204,7 @@ void sweep_finish(void)
         procyield(10);
     if (note_sweepdone(atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed)))
         scavenger_wake();
+    fin_wake();
 }
 
 void sweep_reclaim(uintptr_t npages)
@@ -226,18 +230,28 @@ static void flush_mcaches_stw(void)
         if (pp->mcache)
             mcache_release_all(pp->mcache);
     }
-    mcache_foreign_lock();
 }
 
 void heap_sweepterm_stw(void)
 {
-    /* Nothing may be left from the last cycle. */
+    /* Nothing may be left from the last cycle (the collector swept it
+     * before stopping the world; lazy sweeps of threads without a P may
+     * still be finishing). */
     sweep_finish();
+    /* Tiny blocks and spans cached from before the mark go back, so that
+     * everything allocated while marking comes from fresh slots. */
     flush_mcaches_stw();
+    mcache_foreign_lock();
+    mcache_foreign_unlock();
 }
 
 void heap_flip_stw(void)
 {
+    flush_mcaches_stw();
+    /* Threads without a P are not stopped: their shared cache stays
+     * locked from its flush to the new sweepgen, so that no span enters it
+     * in between and turns unswept while cached. */
+    mcache_foreign_lock();
     uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
     atomic_store_explicit(&mheap_.sweepdone, 0, memory_order_relaxed);
     atomic_store_explicit(&mheap_.sweepgen, sg + 2, memory_order_release);

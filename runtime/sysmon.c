@@ -179,6 +179,7 @@ static void *sysmon(void *arg)
             gfree_trim();
         }
         scavenger_periodic(now);
+        gc_forcegc_check(now);
         if (trace > 0 && now - lasttrace >= (int64_t)trace * 1000000) {
             lasttrace = now;
             schedtrace(atomic_load_explicit(&scheddetail, memory_order_relaxed));

@@ -44,6 +44,7 @@ static const char *const waitreasons[WR_COUNT] = {
     [WR_STOPPING_THE_WORLD] = "stopping the world",
     [WR_GC_SWEEP_WAIT] = "GC sweep wait",
     [WR_GC_SCAVENGE_WAIT] = "GC scavenge wait",
+    [WR_WAIT_FOR_GC_CYCLE] = "wait for GC cycle",
 };
 
 const char *waitreason_string(int reason)

@@ -134,7 +134,8 @@ static void test_no_false_deadlock_while_sleeping_or_in_syscall(void **state)
     "^  M[0-9]+: p=-?[0-9]+ curg=-?[0-9]+ mallocing=[0-9]+ throwing=[0-9]+ "  \
     "preemptoff= locks=[0-9]+ dying=[0-9]+ spinning=(true|false) "            \
     "blocked=(true|false) lockedg=-?[0-9]+$"
-#define G_RE "^  G[0-9]+: status=[0-9]+\\([^)]*\\) m=-?[0-9]+ lockedm=-?[0-9]+$"
+/* Wait reasons may hold parentheses: "GC worker (idle)". */
+#define G_RE "^  G[0-9]+: status=[0-9]+\\(.*\\) m=-?[0-9]+ lockedm=-?[0-9]+$"
 
 /* text without a last line that has no newline: the process may end (the
  * world stops when main returns) while sysmon is half-way through a line. */

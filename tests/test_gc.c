@@ -103,6 +103,7 @@
 #include "testutil.h"
 #include "heaputil.h"
 #include "testing.h"
+#include "debugvars.h"
 
 #define KIB ((size_t)1024)
 #define MIB (1024 * KIB)
@@ -991,6 +992,10 @@ NOINLINE static int sa_spawn(void)
 static void test_a_goroutines_start_argument_keeps_its_object_before_it_runs(void **state)
 {
     gort_gomaxprocs(1);
+    /* A concurrent collection would let the new goroutine run while the
+     * collector waits for its mark workers: mark with the world stopped. */
+    int32_t stw = debug.gcstoptheworld;
+    debug.gcstoptheworld = 1;
     int base = gort_num_goroutine();
     /* On one P the new goroutine waits in the run queue until this one
      * yields; a yield forced by a time slice running out would let it
@@ -1008,6 +1013,7 @@ static void test_a_goroutines_start_argument_keeps_its_object_before_it_runs(voi
         assert_true(gt_wait_for(atomic_load(&sa.done) != 0, WAIT_TIMEOUT));
         assert_true(wait_goroutines(base));
     }
+    debug.gcstoptheworld = stw;
     if (attempt > 1)
         print_message("%d attempts until the goroutine had not started at the collection\n", attempt);
     assert_false(started_early);
@@ -1606,6 +1612,48 @@ static void test_gctrace_prints_gos_gc_line_for_every_forced_cycle(void **state)
 }
 
 /* ---------------------------------------------------------------------
+ * 13b. The write barrier under stress (helper program gcstress.c)
+ *
+ * Two mutators relink a graph through GORT_STORE, carry nodes on their
+ * stacks across yields, and replace nodes, while the main goroutine runs
+ * 200 collections back to back on two Ps with gccheckmark=1: every cycle
+ * is re-marked with the world stopped and any reachable object left white
+ * kills the program.  The same program with plain stores for the carry
+ * must be caught, or the check proves nothing.
+ * ------------------------------------------------------------------- */
+
+#if GORT_TSAN
+#define STRESS_NODES "4000"
+#else
+#define STRESS_NODES "20000"
+#endif
+
+static void test_relinking_mutators_never_lose_a_reachable_object_over_200_checked_cycles(void **state)
+{
+    const char *const env[] = { "GODEBUG=gccheckmark=1", "GOMAXPROCS=2", NULL };
+    const char *const args[] = { "200", STRESS_NODES, NULL };
+    gt_proc r;
+    gt_run("gcstress", args, env, gt_slow(120 * GORT_S), &r);
+    print_message("%s", r.out ? r.out : "");
+    GT_ASSERT_PROC(gt_exited_with(&r, 0), &r);
+    GT_ASSERT_PROC(gt_matches(r.out, "^cycles=200 num_gc=[0-9]+ walks=[1-9][0-9]* nodes_checked=[1-9][0-9]*$"), &r);
+    GT_ASSERT_PROC(!gt_matches(r.err, "gccheckmark"), &r);
+    gt_proc_free(&r);
+}
+
+static void test_gccheckmark_catches_a_store_that_bypasses_the_barrier(void **state)
+{
+    const char *const env[] = { "GODEBUG=gccheckmark=1", "GOMAXPROCS=2", NULL };
+    const char *const args[] = { "200", STRESS_NODES, "nobarrier", NULL };
+    gt_proc r;
+    gt_run("gcstress", args, env, gt_slow(120 * GORT_S), &r);
+    GT_ASSERT_PROC(gt_exited_with(&r, 2), &r);
+    GT_ASSERT_PROC(gt_matches(r.err, "^runtime: gccheckmark: object 0x[0-9a-f]+ \\([0-9]+ bytes\\) is reachable but was not marked$"), &r);
+    GT_ASSERT_PROC(gt_matches(r.err, "^fatal error: gccheckmark found an unmarked reachable object"), &r);
+    gt_proc_free(&r);
+}
+
+/* ---------------------------------------------------------------------
  * 14. After test_heap's hand cycles
  * ------------------------------------------------------------------- */
 
@@ -1695,6 +1743,8 @@ static void run_all(void *arg)
         T(test_memstats_count_every_forced_collection_and_its_pause),
         T(test_gctrace_prints_gos_gc_line_for_every_forced_cycle),
         /* Last: its hand cycles free every heap object the suite holds. */
+        T(test_relinking_mutators_never_lose_a_reachable_object_over_200_checked_cycles),
+        T(test_gccheckmark_catches_a_store_that_bypasses_the_barrier),
         T(test_gort_gc_after_hand_cycles_resurrects_nothing),
     };
     /* cmocka keeps its state in thread-local variables: the goroutine that

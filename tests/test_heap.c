@@ -8,8 +8,9 @@
  * after a 1 GiB burst, bad input, out of memory (helper program
  * tests/progs/oom.c, run in a subprocess) and the collector's pointer bits.
  *
- * There is no collector yet: these tests play it with the hand-cycle hooks
- * of runtime/testing.h.  rt_test_heap_cycle_begin() starts a cycle, the
+ * These tests play the collector with the hand-cycle hooks of
+ * runtime/testing.h, with automatic collection off (GOGC=off for the
+ * whole suite).  rt_test_heap_cycle_begin() starts a cycle, the
  * test marks what must survive with rt_test_heap_mark(), and
  * rt_test_heap_cycle_end() makes every unmarked object garbage.  Such a
  * cycle frees every heap object the test does not mark, so the suite
@@ -1666,6 +1667,7 @@ static void run_all(void *arg)
     /* cmocka keeps its state in thread-local variables: the goroutine that
      * runs the group must not move to another thread. */
     gort_lock_os_thread();
+    gort_set_gc_percent(-1);   /* the hand cycles are the only ones */
     gt_select_tests();
     *(int *)arg = cmocka_run_group_tests(tests, NULL, NULL);
     gort_unlock_os_thread();

@@ -25,11 +25,19 @@
  *
  * Environment, read once at start (as Go does):
  *   GOMAXPROCS        number of Ps (default: the CPUs this process may use)
+ *   GOGC              collection target percentage (default 100), or off
+ *   GOMEMLIMIT        soft memory limit in bytes, with an optional KiB, MiB,
+ *                     GiB or TiB suffix (default: none)
  *   GODEBUG           comma-separated name=value: schedtrace=MS,
  *                     scheddetail=1, gctrace=1 (gc and scvg lines), madvdontneed=0
- *                     (release memory with MADV_FREE), scavenge=1 (periodic
- *                     release every 10 ms of spans free for 20 ms).  Unknown
- *                     names are ignored with a warning.
+ *                     (release memory with MADV_FREE), scavenge=1 (debug
+ *                     periods: periodic release every 10 ms of spans free for
+ *                     20 ms, forced collection after 10 ms without one),
+ *                     gcstoptheworld=1 (mark with the world stopped) or 2 (and
+ *                     sweep before it restarts), gccheckmark=1 (verify every
+ *                     mark with a second one, world stopped; dies naming an
+ *                     object left unmarked).  Unknown names are ignored with a
+ *                     warning.
  *   GORT_STACK_SIZE   default goroutine stack reservation in bytes, with an
  *                     optional KiB/MiB suffix (default 256 KiB).
  *   GORT_GUARDED_STACKS  how many stacks get a guard page (default: a quarter
@@ -314,11 +322,18 @@ typedef struct gort_type {
  * if it points anywhere inside an object.  References held only in
  * malloc'd memory, in thread-local variables, or by threads that are not
  * goroutines are invisible: register such memory as a root, or keep the
- * object reachable otherwise.  Channels are heap objects too.  Today the
- * collector runs when asked (gort_gc, gort_free_os_memory) and marks with
- * the world stopped; automatic, concurrent collection is coming.  Each
- * call works from any thread; threads that are not running a goroutine
- * share one locked cache.
+ * object reachable otherwise.  Channels are heap objects too.
+ *
+ * The collector runs concurrently with the goroutines: a cycle starts when
+ * the heap reaches a trigger set by GOGC (gort_set_gc_percent), the memory
+ * limit (gort_set_memory_limit), every 2 minutes without one (forcegc), or
+ * on gort_gc.  It stops the world twice per cycle, briefly; in between it
+ * marks on 25 % of GOMAXPROCS, and goroutines that allocate while it marks
+ * help in proportion.  Allocation is a safe point (a goroutine may yield
+ * there).  While it marks, heap pointers stored into scanned memory must go
+ * through GORT_STORE or gort_wb_memmove (see below).  Each call works from
+ * any thread; threads that are not running a goroutine share one locked
+ * cache.
  *
  * Between gort_syscall_enter and gort_syscall_exit a goroutine must not
  * move heap references around: the collector sees its stack and registers
@@ -359,10 +374,72 @@ GORT_API void gort_root_remove(void *addr);
  * otherwise drop the last reference early). */
 GORT_API void gort_keepalive(const void *p);
 
-/* Store a heap pointer into a heap object: GORT_STORE(obj->field, value).
- * Today a plain store; the concurrent collector's write barrier will run
- * here, so plugins store heap pointers into heap objects through it. */
-#define GORT_STORE(lvalue, value) ((lvalue) = (value))
+/* The write barrier.  While the collector marks, a store of a heap
+ * pointer into memory the collector scans (a heap object, a global, a
+ * registered root) must tell it about both the value overwritten and the
+ * value stored, or an object the program still reaches may be freed:
+ *
+ *     GORT_STORE(node->next, other);          // node->next = other
+ *     gort_wb_memmove(dst, src, n);            // memmove of pointer words
+ *
+ * Every such store goes through them, into new objects too.  Stores into a
+ * goroutine's own stack variables, and of values that are not heap
+ * pointers, need nothing.  With the collector not marking, GORT_STORE costs
+ * a load and a predictable branch.  GODEBUG=gccheckmark=1 finds stores that
+ * bypassed it.  GORT_STORE evaluates each argument once; the value is
+ * converted to the lvalue's type, which must be a pointer (or another
+ * word-sized scalar).  The store is an atomic release store (a plain move
+ * on x86-64): an object initialised before it is published through
+ * GORT_STORE is seen initialised by a goroutine that reads the field with
+ * __atomic_load_n(&field, __ATOMIC_ACQUIRE), race-free under TSan. */
+GORT_API extern uint32_t gort__writebarrier;
+GORT_API void gort__wb_store(void *const *slot, const void *value);
+#define GORT_STORE(lvalue, value)                                                   \
+    __extension__({                                                                 \
+        __typeof__(lvalue) *gort__slot_ = &(lvalue);                                \
+        __typeof__(lvalue) gort__val_ = (value);                                    \
+        if (__builtin_expect(__atomic_load_n(&gort__writebarrier, __ATOMIC_RELAXED), 0)) \
+            gort__wb_store((void *const *)(void *)gort__slot_, (const void *)gort__val_); \
+        __atomic_store_n(gort__slot_, gort__val_, __ATOMIC_RELEASE);                \
+        (void)0;                                                                    \
+    })
+/* memmove(dst, src, n) for memory that may hold heap pointers, with the
+ * write barrier on every aligned word of dst (old and new values). */
+GORT_API void *gort_wb_memmove(void *dst, const void *src, size_t n);
+
+/* Set fn to run once obj becomes unreachable; fn NULL removes the one set.
+ * obj must be the start of a heap object.  Returns 0, -EEXIST if obj has a
+ * finalizer already, -EINVAL if obj is not the start of a heap object.
+ * When the collector finds obj unreachable it keeps obj (and everything
+ * obj reaches) for one more cycle and queues fn(obj) on the single
+ * finalizer goroutine, which runs finalizers one at a time; the next cycle
+ * frees obj unless fn made it reachable again.  A finalizer runs at most
+ * once.  Objects in a cycle that holds an object with a finalizer are
+ * never freed.  A finalizer that panics ends the process. */
+GORT_API int gort_set_finalizer(void *obj, void (*fn)(void *obj));
+
+/* GOGC: a cycle starts when the heap has grown by percent % over what the
+ * last cycle found live (goal 4 MiB at least).  Negative: no automatic
+ * collection (GOGC=off), except to stay under the memory limit.  Returns
+ * the previous value (-1 for off).  Any thread. */
+GORT_API int gort_set_gc_percent(int percent);
+/* GOMEMLIMIT: a soft limit on the memory the runtime holds (heap, stacks,
+ * metadata, minus pages released to the OS).  The collector runs earlier
+ * and the scavenger releases memory to stay under it.  INT64_MAX: none.
+ * bytes < 0 only queries.  Returns the previous value.  Any thread. */
+GORT_API int64_t gort_set_memory_limit(int64_t bytes);
+
+/* Pools of reusable objects (Go's sync.Pool).  Get returns an object put
+ * earlier, or new_fn()'s result when the pool is empty (NULL if new_fn is
+ * NULL).  Each P has a private slot and a shared list; Get takes from its
+ * own P first and steals from the others.  At each collection the pool's
+ * objects become its victims, and the victims of the collection before are
+ * dropped: an object left in a pool survives one collection and is gone
+ * after two.  Pools are never freed.  Goroutines or any thread. */
+typedef struct gort_pool gort_pool;
+GORT_API gort_pool *gort_pool_new(void *(*new_fn)(void));
+GORT_API void *gort_pool_get(gort_pool *p);
+GORT_API void gort_pool_put(gort_pool *p, void *x);
 
 /* Number of size classes in gort_memstats.by_size (class 0, large objects,
  * is not among them). */
@@ -398,8 +475,10 @@ typedef struct gort_memstats {
     uint64_t gc_sys;          /* collector metadata: arena maps, bitmaps */
     uint64_t other_sys;       /* other runtime allocations */
     /* Collector. */
-    uint64_t next_gc;         /* heap goal of the next cycle: twice the heap the
-                                 last cycle marked, 4 MiB at least */
+    uint64_t next_gc;         /* heap goal of the next cycle: the last cycle's
+                                 marked heap x (1 + GOGC/100), 4 MiB at least,
+                                 capped by the memory limit; UINT64_MAX with
+                                 GOGC=off and no limit */
     uint64_t last_gc;         /* end of the last cycle, ns since the epoch */
     uint64_t pause_total_ns;
     uint64_t pause_ns[256];   /* circular; the latest at [(num_gc + 255) % 256] */
@@ -423,7 +502,7 @@ typedef struct gort_memstats {
     uint64_t heap_goal;       /* = next_gc */
     int64_t memory_limit;     /* INT64_MAX: none */
     uint64_t last_pause_max_ns;
-    uint64_t assist_cpu_ns, mark_worker_cpu_ns;   /* zero until the concurrent mark */
+    uint64_t assist_cpu_ns, mark_worker_cpu_ns;   /* time goroutines spent assisting, and mark workers marking */
     uint64_t scav_released;   /* bytes the scavenger and gort_free_os_memory released, ever */
     uint64_t tiny_allocs;     /* allocations that went into tiny blocks */
     uint64_t large_allocs;    /* objects over 32 KiB allocated, ever */
