@@ -803,7 +803,9 @@ static int64_t drain(int mode, int64_t budget)
 {
     int64_t t0 = mode == MODE_FRACTIONAL ? gort_nanotime() : 0;
     int64_t done = 0;
-    if (mode != MODE_ASSIST) {
+    {
+        /* Assists take root jobs too: a stack scan that waits for its
+         * goroutine to yield may hold the mark back otherwise. */
         while (roots_left()) {
             if (drain_stop(mode, t0))
                 return done;
@@ -1013,10 +1015,13 @@ void gc_assist_alloc(uintptr_t size)
     w->scan_work = 0;
     atomic_fetch_add_explicit(&work.assist_ns, gort_nanotime() - t0, memory_order_relaxed);
     if (done < want) {
-        /* Nothing left to scan here: the debt is forgiven (the mark is
-         * about to end) rather than parked on. */
+        /* Nothing to scan here.  If the mark is not over (workers hold
+         * the rest), let them run once; then the debt is forgiven rather
+         * than parked on. */
         gp->gcassistbytes = 0;
         maybe_markdone();
+        if (!roots_done() || !lf_empty(&wfull))
+            gort_gosched();
     } else {
         gp->gcassistbytes += ratio > 0 ? (int64_t)((double)done / ratio) : debt;
     }
@@ -1500,6 +1505,9 @@ static void gc_cycle(bool forced)
     if (concurrent) {
         atomic_store_explicit(&work.blacken, true, memory_order_release);
         start_the_world();
+        /* Idle Ps sleep through a start of the world: wake one, which
+         * runs its idle worker and wakes the next (resetspinning). */
+        wakep();
         for (;;) {
             semacquire(&work.markdone_sema, WR_WAIT_FOR_GC_CYCLE);
             stop_the_world("GC (mark termination)");
@@ -1514,6 +1522,7 @@ static void gc_cycle(bool forced)
             atomic_store_explicit(&work.markdone_signalled, false, memory_order_relaxed);
             atomic_store_explicit(&work.blacken, true, memory_order_release);
             start_the_world();
+            wakep();
         }
     } else {
         drain_stw();

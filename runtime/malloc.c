@@ -258,6 +258,12 @@ static uintptr_t nextfree(mcache *c, uint8_t spc, size_t size)
         if (s != &emptyspan)
             mcentral_uncachespan(&mheap_.central[spc], s);
         c->alloc[spc] = &emptyspan;
+        /* Proportional sweeping: a span allocated pays for sweeping two,
+         * so that the last cycle's garbage is freed (and HeapAlloc falls)
+         * while the heap grows toward the next trigger, not after. */
+        if (!atomic_load_explicit(&mheap_.sweepdone, memory_order_acquire))
+            for (int i = 0; i < 2 && sweepone() >= 0; i++)
+                ;
         s = mcentral_cachespan(&mheap_.central[spc]);
         if (!s)
             oom(size);

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gc.h"
 #include "malloc.h"
@@ -153,31 +154,49 @@ void fin_wake(void)
         semrelease(&fin_sema);
 }
 
+/* Take one queued finalizer and run it; false when the queue is empty.
+ * noinline: once it returns, no callee-saved register of the loop holds
+ * the object (a park would save it where the collector looks). */
+__attribute__((noinline)) static bool run_one(void)
+{
+    rtlock_lock(&finlock);
+    struct finq *q = finq_head;
+    if (q) {
+        finq_head = q->next;
+        if (!finq_head)
+            finq_tail = NULL;
+    }
+    rtlock_unlock(&finlock);
+    if (!q)
+        return false;
+    void *obj = (void *)q->obj;
+    void (*fn)(void *) = q->fn;
+    free(q);
+    /* Out of the queue (a root) into this stack, maybe scanned. */
+    if (gc_marking())
+        gc_shade((uintptr_t)obj);
+    fn(obj);
+    return true;
+}
+
+/* Clear the stack below the caller, where the finalizers' dead frames
+ * hold copies of their objects: a parked goroutine's stack is scanned
+ * conservatively, and a stale copy would keep an object alive for good. */
+__attribute__((noinline)) static void scrub_stack(void)
+{
+    char buf[16 << 10];
+    memset(buf, 0, sizeof buf);
+    __asm__ volatile("" : : "r"(buf) : "memory");
+}
+
 static void finalizer_goroutine(void *unused)
 {
     (void)unused;
     for (;;) {
-        rtlock_lock(&finlock);
-        struct finq *q = finq_head;
-        if (q) {
-            finq_head = q->next;
-            if (!finq_head)
-                finq_tail = NULL;
-        }
-        rtlock_unlock(&finlock);
-        if (!q) {
-            semacquire(&fin_sema, WR_FINALIZER_WAIT);
+        if (run_one())
             continue;
-        }
-        void *obj = (void *)q->obj;
-        void (*fn)(void *) = q->fn;
-        free(q);
-        /* Out of the queue (a root) into this stack, maybe scanned. */
-        if (gc_marking())
-            gc_shade((uintptr_t)obj);
-        fn(obj);
-        obj = NULL;
-        gort_keepalive(obj);
+        scrub_stack();
+        semacquire(&fin_sema, WR_FINALIZER_WAIT);
     }
 }
 
