@@ -15,10 +15,10 @@
  * by field.  Keep the two programs doing the same work step for step: a
  * difference between them is a difference in what is measured.
  *
- * The collector is off on both sides.  libgort has no collector yet (the
- * heap only grows), so the Go program turns Go's off with
- * debug.SetGCPercent(-1): each side measures its allocation path and its
- * heap growth, never a collection.  Every object stays reachable anyway,
+ * The collector is off on both sides (gort_set_gc_percent(-1), Go's
+ * debug.SetGCPercent(-1)): each side measures its allocation path and its
+ * heap growth, never a collection (bench/gc.c measures allocation with the
+ * collector on).  Every object stays reachable anyway,
  * so memory is N times the object's size; the table's N keep it well under
  * 1 GiB.
  *
@@ -232,5 +232,6 @@ static const struct bench_workload workloads[] = {
 
 int main(int argc, char **argv)
 {
+    gort_set_gc_percent(-1);
     return bench_main("alloc", workloads, sizeof workloads / sizeof workloads[0], argc, argv);
 }

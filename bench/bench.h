@@ -1,8 +1,8 @@
 /*
  * bench.h - what every benchmark program (bench/PROGRAM.c) shares: the
- * result line, error exits, argument parsing and the run of one workload
- * on a fresh runtime.  A program defines its workload table and calls
- * bench_main from main().
+ * result line, error exits, argument parsing, readings of
+ * /proc/self/status and the run of one workload on a fresh runtime.  A
+ * program defines its workload table and calls bench_main from main().
  *
  * A program runs as `PROGRAM WORKLOAD [N]` (or `PROGRAM WORKLOAD PROCS [N]`
  * for a workload that takes a GOMAXPROCS) and prints exactly one line,
@@ -54,6 +54,32 @@ static __attribute__((unused)) void spawn(gort_fn fn, void *arg)
 static __attribute__((unused)) void set_result(const char *workload, int64_t t0, int64_t t1, int64_t ops)
 {
     snprintf(result, sizeof result, "%s ns_per_op=%.1f", workload, (double)(t1 - t0) / (double)ops);
+}
+
+/* The value of a "Key:  1234 kB" line of /proc/self/status (VmRSS, VmHWM,
+ * VmPTE, ...), in bytes. */
+static __attribute__((unused)) int64_t proc_status_bytes(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL) {
+        fprintf(stderr, "%s: /proc/self/status: %s\n", bench_prog, strerror(errno));
+        exit(1);
+    }
+    size_t keylen = strlen(key);
+    char line[256];
+    long long kb = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, key, keylen) == 0 && line[keylen] == ':') {
+            kb = strtoll(line + keylen + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    if (kb < 0) {
+        fprintf(stderr, "%s: /proc/self/status has no %s line\n", bench_prog, key);
+        exit(1);
+    }
+    return (int64_t)kb * 1024;
 }
 
 struct bench_workload {

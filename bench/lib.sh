@@ -13,7 +13,10 @@
 # Environment:
 #   GORT_BENCH_RUNS     runs per workload and implementation (default 5)
 #   GORT_BENCH_FILTER   only rows whose label or command contains this text
-#   GORT_BENCH_TIMEOUT  seconds one run may take (default 120)
+#   GORT_BENCH_TIMEOUT  seconds one run may take (default 120, 600 with
+#                       GORT_BENCH_BIG=1)
+#   GORT_BENCH_BIG      1 adds the rows that need more than 8 GB of RAM and
+#                       minutes per run (markcost 4000)
 
 # The rows of the table, one per line: label | command | metric | unit | target
 #   command  PROGRAM ARGS..., see above.  Rows with the same command share
@@ -23,8 +26,8 @@
 #            for information only.
 # To add a workload, add a row here (and the workload to both programs).
 bench_rows() {
-    sed -e 's/[[:space:]]*|[[:space:]]*/|/g' -e 's/^[[:space:]]*//' \
-        -e 's/[[:space:]]*$//' -e '/^#/d' -e '/^$/d' <<'EOF'
+    {
+        cat <<'EOF'
 spawn+exit                          | sched spawn_exit 1000000        | ns_per_op       | ns/op       | 1.0
 Gosched switch (GOMAXPROCS=1)       | sched gosched 2000000           | ns_per_op       | ns/switch   | 1.0
 RSS per parked goroutine at 1M      | sched parked 1000000            | bytes_per_g     | B/g         | 2.0
@@ -39,11 +42,35 @@ mutex contended by 2                | chan mutex_contended 10000000   | ns_per_o
 64 B pointerful alloc (GC off)      | alloc ptr64 5000000             | ns_per_op       | ns/alloc    | 1.0
 8 B noscan alloc (GC off)           | alloc noscan8 10000000          | ns_per_op       | ns/alloc    | 1.0
 4 KiB alloc (GC off)                | alloc alloc4k 100000            | ns_per_op       | ns/alloc    | 1.0
+binary-trees depth 18 wall time     | gc binarytrees 18               | ms              | ms          | 1.0
+binary-trees depth 18 peak RSS      | gc binarytrees 18               | peak_rss_mib    | MiB         | 2.0
+16 B pointerful alloc (GC on)       | gc alloc16_gc 20000000          | ns_per_op       | ns/alloc    | 1.0
+16 B alloc (GC on): collections     | gc alloc16_gc 20000000          | num_gc          | GCs         | -
+64 B pointerful alloc (GC on)       | gc alloc64_gc 10000000          | ns_per_op       | ns/alloc    | 1.0
+64 B alloc (GC on): collections     | gc alloc64_gc 10000000          | num_gc          | GCs         | -
+GC pause p50, 600 MB live, churn    | gc pause 10                     | pause_p50_us    | us          | 2.0
+GC pause max, 600 MB live, churn    | gc pause 10                     | pause_max_us    | us          | 2.0
+FreeOSMemory after 1 GiB burst      | gc freeosmemory 1024            | ms              | ms          | 1.0
+RSS before FreeOSMemory (1 GiB)     | gc freeosmemory 1024            | rss_before_mib  | MiB         | -
+RSS after FreeOSMemory (1 GiB)      | gc freeosmemory 1024            | rss_after_mib   | MiB         | 2.0
+GC CPU per MB live, 100 MB heap     | gc markcost 100                 | cpu_us_per_mb   | us/MB       | 1.0
+GC CPU per MB live, 1000 MB heap    | gc markcost 1000                | cpu_us_per_mb   | us/MB       | 1.0
 EOF
+        if [ "${GORT_BENCH_BIG:-0}" = 1 ]; then
+            cat <<'EOF'
+GC CPU per MB live, 4000 MB heap    | gc markcost 4000                | cpu_us_per_mb   | us/MB       | 1.0
+EOF
+        fi
+    } | sed -e 's/[[:space:]]*|[[:space:]]*/|/g' -e 's/^[[:space:]]*//' \
+        -e 's/[[:space:]]*$//' -e '/^#/d' -e '/^$/d'
 }
 
 BENCH_RUNS=${GORT_BENCH_RUNS:-5}
-BENCH_TIMEOUT=${GORT_BENCH_TIMEOUT:-120}
+if [ "${GORT_BENCH_BIG:-0}" = 1 ]; then
+    BENCH_TIMEOUT=${GORT_BENCH_TIMEOUT:-600}
+else
+    BENCH_TIMEOUT=${GORT_BENCH_TIMEOUT:-120}
+fi
 
 # bench_setup NAME BUILD_DIR: check the arguments, make BENCH_BUILD absolute,
 # cd to the source tree, create the scratch directory $work and list the

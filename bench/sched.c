@@ -108,31 +108,6 @@ static void parked_g(void *arg)
     gort_waitgroup_done(&parked_exited);
 }
 
-/* The value of a "Key:  1234 kB" line of /proc/self/status, in bytes. */
-static int64_t proc_status_bytes(const char *key)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f == NULL) {
-        fprintf(stderr, "sched: /proc/self/status: %s\n", strerror(errno));
-        exit(1);
-    }
-    size_t keylen = strlen(key);
-    char line[256];
-    long long kb = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, key, keylen) == 0 && line[keylen] == ':') {
-            kb = strtoll(line + keylen + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    if (kb < 0) {
-        fprintf(stderr, "sched: /proc/self/status has no %s line\n", key);
-        exit(1);
-    }
-    return (int64_t)kb * 1024;
-}
-
 static void bench_parked(void)
 {
     int64_t rss0 = proc_status_bytes("VmRSS");

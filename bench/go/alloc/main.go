@@ -231,8 +231,8 @@ func usage() {
 }
 
 func main() {
-	// gort has no collector yet: turn Go's off so that both sides do the
-	// same work.
+	// The collector is off on both sides (gort_set_gc_percent(-1)): each
+	// measures its allocation path alone.
 	debug.SetGCPercent(-1)
 
 	if len(os.Args) < 2 || len(os.Args) > 3 {
