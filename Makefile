@@ -36,6 +36,8 @@ TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 PROG_SRC  := $(sort $(wildcard tests/progs/*.c))
 PROG_BIN  := $(PROG_SRC:tests/progs/%.c=$(B)/tests/progs/%)
+PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
+PLUGIN_SO  := $(PLUGIN_SRC:tests/plugins/%.c=$(B)/tests/plugins/lib%.so)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 EX_SRC    := $(sort $(wildcard examples/*.c))
@@ -44,7 +46,7 @@ EX_BIN    := $(EX_SRC:examples/%.c=$(B)/examples/%)
 .PHONY: all test test-asan test-ubsan test-tsan bench bench-compare clean deps install
 .DEFAULT_GOAL := all
 
-all: $(B)/libgort.a $(B)/libgort.so $(TEST_BIN) $(PROG_BIN) $(BENCH_BIN) $(EX_BIN)
+all: $(B)/libgort.a $(B)/libgort.so $(TEST_BIN) $(PROG_BIN) $(PLUGIN_SO) $(BENCH_BIN) $(EX_BIN)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -73,6 +75,14 @@ $(B)/tests/%: tests/%.c $(B)/libgort.a
 $(B)/tests/progs/%: tests/progs/%.c $(B)/libgort.a
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(LDLIBS)
+# Test plugins: shared objects the suites dlopen.  They link against
+# nothing: gort's symbols resolve from the test executable (-rdynamic).
+# A suite binary is only useful with them built, hence the order-only
+# prerequisite.
+$(B)/tests/plugins/lib%.so: tests/plugins/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -fPIC -shared -MMD -MP -o $@ $<
+$(TEST_BIN): | $(PLUGIN_SO)
 $(B)/bench/%: bench/%.c $(B)/libgort.a
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(LDLIBS) -lm

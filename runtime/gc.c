@@ -681,6 +681,19 @@ NO_SANITIZE static bool scan_goroutine(struct gcwork *w, g_t *gp)
 
 static uint32_t nstackjobs;
 
+void gc_selfscan(g_t *gp)
+{
+    if (!atomic_load_explicit(&work.blacken, memory_order_acquire))
+        return;   /* a request left over from a mark that ended */
+    struct gcwork *w = my_gcw();
+    if (!w)
+        return;
+    atomic_fetch_add_explicit(&work.stack_bytes_a, scan_self(w, gp), memory_order_relaxed);
+    scan_gextra(w, gp);
+    atomic_store_explicit(&gp->gcscangen, atomic_load_explicit(&work.cycle, memory_order_relaxed),
+                          memory_order_release);
+}
+
 static g_t *allg_at(uint32_t i)
 {
     rtlock_lock(&allglock);
@@ -739,7 +752,14 @@ static void markroot(uint32_t i)
         g_t *gp = allg_at(i - 4);
         if (!gp)
             return;
-        while (!scan_goroutine(my_gcw(), gp)) {
+        uint32_t cyc = atomic_load_explicit(&work.cycle, memory_order_relaxed);
+        while (atomic_load_explicit(&gp->gcscangen, memory_order_acquire) != cyc) {
+            if (scan_goroutine(my_gcw(), gp)) {
+                atomic_store_explicit(&gp->gcscangen, cyc, memory_order_release);
+                break;
+            }
+            /* Running: it scans itself at its next safe point. */
+            atomic_store_explicit(&gp->gcscanreq, true, memory_order_release);
             atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
             gort_gosched();
         }
@@ -803,9 +823,8 @@ static int64_t drain(int mode, int64_t budget)
 {
     int64_t t0 = mode == MODE_FRACTIONAL ? gort_nanotime() : 0;
     int64_t done = 0;
-    {
-        /* Assists take root jobs too: a stack scan that waits for its
-         * goroutine to yield may hold the mark back otherwise. */
+    if (mode != MODE_ASSIST) {
+        /* Not assists: a stack job may wait for its goroutine to yield. */
         while (roots_left()) {
             if (drain_stop(mode, t0))
                 return done;
@@ -950,16 +969,8 @@ static void ensure_workers(void)
             rt_throw("cannot start a mark worker");
         pp->gcworker = gp;
     }
-    /* Let them park before the cycle starts. */
-    for (int tries = 0; tries < 100; tries++) {
-        bool all = true;
-        for (int32_t i = 0; i < procs; i++)
-            if (allp[i] && !atomic_load_explicit(&allp[i]->gcworker_ready, memory_order_acquire))
-                all = false;
-        if (all)
-            break;
-        gort_gosched();
-    }
+    /* A worker that has not parked yet is simply not picked this cycle:
+     * waiting for it here would hold the cycle behind busy Ps. */
 }
 
 /* ------------------------------------------------------------------ */
@@ -1015,13 +1026,10 @@ void gc_assist_alloc(uintptr_t size)
     w->scan_work = 0;
     atomic_fetch_add_explicit(&work.assist_ns, gort_nanotime() - t0, memory_order_relaxed);
     if (done < want) {
-        /* Nothing to scan here.  If the mark is not over (workers hold
-         * the rest), let them run once; then the debt is forgiven rather
-         * than parked on. */
+        /* Nothing to scan here: the debt is forgiven rather than parked
+         * on (the rest is in other Ps' buffers or in root jobs under way). */
         gp->gcassistbytes = 0;
         maybe_markdone();
-        if (!roots_done() || !lf_empty(&wfull))
-            gort_gosched();
     } else {
         gp->gcassistbytes += ratio > 0 ? (int64_t)((double)done / ratio) : debt;
     }
@@ -1654,6 +1662,7 @@ void gc_start_goroutines(void)
     if (err)
         rt_throw("cannot start the collector: error %d", err);
     fin_start();
+    ensure_workers();
     atomic_store_explicit(&last_gc_nano, gort_nanotime(), memory_order_relaxed);
     atomic_store_explicit(&goroutines_started, true, memory_order_release);
     if (atomic_load_explicit(&heap_live, memory_order_relaxed) >=

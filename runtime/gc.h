@@ -29,6 +29,10 @@ struct g;
  * now (made runnable), or NULL.  idle: pp has nothing else to run. */
 struct g *gc_findworker(struct p *pp, bool idle);
 
+/* At a safe point of a running goroutine that a mark worker asked to scan
+ * its own stack (gcscanreq): scan it now. */
+void gc_selfscan(struct g *gp);
+
 /* Pools (pool.c).  The collector calls pool_gc_cleanup_stw with the world
  * stopped at the start of every cycle (primaries become victims, old
  * victims are dropped), then pool_gc_scan once while marking to shade

@@ -940,6 +940,11 @@ void safepoint(void)
     g_t *gp = getg();
     if (!gp || gp == &gp->m->g0 || gp->m->locks)
         return;
+    /* A mark worker found us running: our stack is scanned here, by us,
+     * rather than after a trip through the run queue. */
+    if (atomic_load_explicit(&gp->gcscanreq, memory_order_relaxed) &&
+        atomic_exchange_explicit(&gp->gcscanreq, false, memory_order_acq_rel))
+        gc_selfscan(gp);
     if (atomic_load_explicit(&gp->preempt, memory_order_relaxed) ||
         atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)) {
         atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);

@@ -110,6 +110,8 @@ typedef struct g {
      * root (the finalizer goroutine). */
     int64_t gcassistbytes;
     uint32_t gcassistcycle;
+    _Atomic uint32_t gcscangen;   /* cycle whose scan of its stack is done */
+    _Atomic bool gcscanreq;       /* scan your own stack at the next safe point */
     bool sysscan;
 #if GORT_TSAN
     void *tsan_fiber;
