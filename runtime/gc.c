@@ -1517,6 +1517,11 @@ static void gc_cycle(bool forced)
          * runs its idle worker and wakes the next (resetspinning). */
         wakep();
         for (;;) {
+            /* The collecting goroutine marks too, so that the cycle ends
+             * even if no worker gets a P. */
+            drain(MODE_DEDICATED, 0);
+            if (!work_available(my_p()))
+                maybe_markdone();
             semacquire(&work.markdone_sema, WR_WAIT_FOR_GC_CYCLE);
             stop_the_world("GC (mark termination)");
             atomic_store_explicit(&work.blacken, false, memory_order_relaxed);
