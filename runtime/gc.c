@@ -319,8 +319,12 @@ static inline void gcw_put(struct gcwork *w, uintptr_t obj)
 
 static uintptr_t gcw_tryget_slow(struct gcwork *w)
 {
-    if (!w->w1)
-        return 0;
+    if (!w->w1) {
+        /* A P that never greyed anything still takes from the global
+         * list (mark termination may drain on one). */
+        w->w1 = getempty();
+        w->w2 = getempty();
+    }
     workbuf *t = w->w1;
     w->w1 = w->w2;
     w->w2 = t;
@@ -867,6 +871,17 @@ static void maybe_markdone(void)
 static inline bool work_available(p_t *pp)
 {
     return roots_left() || !lf_empty(&wfull) || !gcw_empty(&pp->gcw);
+}
+
+void gc_p_idle(p_t *pp)
+{
+    if (atomic_load_explicit(&work.blacken, memory_order_acquire))
+        gcw_flush(&pp->gcw);
+}
+
+bool gc_p_has_work(p_t *pp)
+{
+    return atomic_load_explicit(&work.blacken, memory_order_acquire) && work_available(pp);
 }
 
 /* ------------------------------------------------------------------ */

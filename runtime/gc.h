@@ -28,6 +28,13 @@ struct g;
 /* The scheduler, while the collector marks: the mark worker pp should run
  * now (made runnable), or NULL.  idle: pp has nothing else to run. */
 struct g *gc_findworker(struct p *pp, bool idle);
+/* The collector marks and pp has mark work its worker could do (grey
+ * objects in its own buffers only it drains): a P handed off must not
+ * be parked. */
+bool gc_p_has_work(struct p *pp);
+/* pp's owner is about to idle it: its grey objects go to the global list,
+ * where any worker or the collector finds them. */
+void gc_p_idle(struct p *pp);
 
 /* At a safe point of a running goroutine that a mark worker asked to scan
  * its own stack (gcscanreq): scan it now. */

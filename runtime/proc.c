@@ -383,6 +383,10 @@ void startm(p_t *pp, bool spinning)
  * may soon have work, else park it. */
 void handoffp(p_t *pp)
 {
+    if (__builtin_expect(gc_marking(), 0) && gc_p_has_work(pp)) {
+        startm(pp, false);
+        return;
+    }
     if (!runqempty(pp) || atomic_load_explicit(&sched.runqsize, memory_order_relaxed) != 0) {
         startm(pp, false);
         return;
@@ -712,6 +716,8 @@ top:;
         return gp;
 
     /* Nothing to do: give up the P. */
+    if (__builtin_expect(gc_marking(), 0))
+        gc_p_idle(pp);
     rtlock_lock(&sched.lock);
     if (atomic_load_explicit(&sched.gcwaiting, memory_order_acquire)) {
         rtlock_unlock(&sched.lock);

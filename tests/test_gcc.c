@@ -51,8 +51,27 @@
  * under the sanitizers, which make allocation several times dearer.
  *
  * Every test sets GOGC=100 and no memory limit first and restores both,
- * GOMAXPROCS and gcstoptheworld in its teardown.  Every test body runs on
- * the main goroutine; see testutil.h for the rules the tests follow.
+ * GOMAXPROCS and gcstoptheworld in its teardown; the tests that check
+ * objects with the heap hook turn automatic collection off, since the hook
+ * must not race with a sweep.  Every test body runs on
+ * the main goroutine; see testutil.h for the rules the tests follow.  A
+ * watchdog thread ends the process if one test runs far past any sane
+ * duration: a collector hung with the world stopped leaves no goroutine
+ * to notice a deadline.
+ *
+ * Runtime issues this suite found, left visible (a failure of test 1 or
+ * 7, or the watchdog firing, is most likely one of the first two):
+ *   - mark termination can spin forever with the world stopped: a gcwork
+ *     that has no buffers yet (w1 == NULL) never takes from the global
+ *     list (gcw_tryget_slow), so drain_stw on such a P never empties it;
+ *   - a P whose local work buffers hold grey objects can be parked by
+ *     handoffp (its locked M blocked) without running its mark worker, so
+ *     the mark never completes and the program dies "all goroutines are
+ *     asleep" (test 1 blocks in gort_gc right after shading through
+ *     GORT_STORE, which leaves grey objects in its P's buffers);
+ *   - some marks of a small heap take tens of milliseconds of worker CPU
+ *     while the allocating goroutine runs on unthrottled, and what it
+ *     allocates black inflates the next goal (test 4 fails now and then).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -331,6 +350,15 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
+/* Tests that look at the heap with rt_test_heap_object_base run with
+ * automatic collection off: the hook reads span bits that a concurrent
+ * sweep rewrites (a live object could read as free), and the cycles those
+ * tests need are the ones they ask for.  The teardown turns it back on. */
+static void forced_cycles_only(void)
+{
+    gort_set_gc_percent(-1);
+}
+
 /* Setup: a clean stack where the body's frame goes, GOMAXPROCS saved,
  * the default pacer, the watchdog's clock started.  Teardown puts
  * everything back. */
@@ -564,6 +592,7 @@ NOINLINE static bool cm_attempt(int attempt, int *stack_bad)
 static void test_objects_allocated_during_a_concurrent_mark_survive_it(void **state)
 {
     gort_gomaxprocs(2);
+    forced_cycles_only();
     cm_n = cm_during = cm_old_next = 0;
     cm_head = NULL;
     cm_build();
@@ -702,6 +731,7 @@ NOINLINE static uintptr_t fz_api(struct fz_errs *e)
 
 static void test_set_finalizer_refuses_a_second_one_and_non_object_starts_and_null_removes(void **state)
 {
+    forced_cycles_only();
     memset(&fz, 0, sizeof fz);
     struct fz_errs e;
     uintptr_t h = fz_api(&e);
@@ -745,6 +775,7 @@ NOINLINE static uintptr_t fz_make_once(void)
 
 static void test_a_finalizer_runs_exactly_once_after_its_object_becomes_unreachable(void **state)
 {
+    forced_cycles_only();
     memset(&fz, 0, sizeof fz);
     uintptr_t h = fz_make_once();
     assert_true(h != 0);
@@ -811,6 +842,7 @@ NOINLINE static bool fz_parent_intact(uintptr_t hp, uintptr_t hc)
 
 static void test_a_finalizer_that_stores_its_object_resurrects_it_and_what_it_reaches(void **state)
 {
+    forced_cycles_only();
     memset(&fz, 0, sizeof fz);
     fz_saved = NULL;
     uintptr_t hp = 0, hc = 0;
@@ -880,6 +912,7 @@ NOINLINE static int fz_remove(uintptr_t h)
 
 static void test_a_cycle_holding_an_object_with_a_finalizer_is_never_collected(void **state)
 {
+    forced_cycles_only();
     memset(&fz, 0, sizeof fz);
     uintptr_t h[2];
     assert_true(fz_make_cycle(h));
@@ -978,6 +1011,10 @@ static void test_the_pacer_keeps_the_heap_near_its_goal_under_churn(void **state
     churn(churn_scale(256 * MIB), 0, gort_nanotime() + gt_slow(10 * GORT_S));
     struct churn_seen s = seen;
     gort_read_memstats(&ms1);
+    /* The live set, checked with nothing collecting or sweeping (the heap
+     * hook reads span bits that sweeping rewrites). */
+    gort_set_gc_percent(-1);
+    gort_gc();
     int damage = live_set_damage(pace_live, PACE_LIVE_N, PACE_LIVE_SIZE, 300);
     pace_live = NULL;
 
@@ -1007,6 +1044,10 @@ static void test_a_memory_limit_keeps_the_heap_under_it_with_gc_percent_off(void
     int64_t q0 = gort_set_memory_limit(-1);
     int64_t q1 = gort_set_memory_limit(-1);
     int prev_pct = gort_set_gc_percent(-1);
+    /* Start with nothing retained but the live heap: earlier tests leave
+     * free pages that the scavenger (1 % of a CPU) takes seconds to give
+     * back, and this test is about the steady state under the limit. */
+    gort_free_os_memory();
     int64_t prev = gort_set_memory_limit(LIMIT);
     int64_t q2 = gort_set_memory_limit(-1);
     int64_t q3 = gort_set_memory_limit(-5);
@@ -1016,27 +1057,25 @@ static void test_a_memory_limit_keeps_the_heap_under_it_with_gc_percent_off(void
     churn(churn_scale(512 * MIB), 0, gort_nanotime() + gt_slow(10 * GORT_S));
     struct churn_seen s = seen;
     gort_read_memstats(&ms1);
-    /* Retained memory comes down to the limit (the scavenger releases
-     * what earlier tests left). */
-    uint64_t retained_bound = (uint64_t)LIMIT + (uint64_t)LIMIT / 10;
-    int64_t t0 = gort_nanotime();
-    bool retained_ok =
-        gt_wait_for((gort_read_memstats(&ms2), ms2.heap_sys - ms2.heap_released < retained_bound),
-                    WAIT_TIMEOUT);
-    int64_t waited = gort_nanotime() - t0;
-    int damage = live_set_damage(limit_live, LIMIT_LIVE_N, LIMIT_LIVE_SIZE, 301);
-    limit_live = NULL;
+    uint64_t retained_end = ms1.heap_sys - ms1.heap_released;
+
+    /* The live set, checked with nothing collecting or sweeping (the
+     * heap hook reads span bits that sweeping rewrites). */
     int64_t restored = gort_set_memory_limit(INT64_MAX);
     int64_t q4 = gort_set_memory_limit(-1);
+    gort_gc();
+    int damage = live_set_damage(limit_live, LIMIT_LIVE_N, LIMIT_LIVE_SIZE, 301);
+    limit_live = NULL;
     gort_set_gc_percent(prev_pct);
 
+    uint64_t retained_bound = (uint64_t)LIMIT + (uint64_t)LIMIT / 10;
     print_message("limit %" PRId64 " MiB: max heap_alloc %" PRIu64 " KiB, max retained %" PRIu64
-                  " KiB, retained at the end of the churn %" PRIu64 " KiB, %" PRIu64
-                  " KiB %.3f s later; %u cycles (%u forced), goal %" PRIu64 " KiB\n",
-                  LIMIT >> 20, s.max_heap_alloc / KIB, s.max_retained / KIB,
-                  (ms1.heap_sys - ms1.heap_released) / KIB, (ms2.heap_sys - ms2.heap_released) / KIB,
-                  (double)waited / GORT_S, ms1.num_gc - ms0.num_gc,
-                  ms1.num_forced_gc - ms0.num_forced_gc, ms1.next_gc / KIB);
+                  " KiB, retained at the end %" PRIu64 " KiB (bound %" PRIu64 " KiB; heap_inuse %"
+                  PRIu64 " KiB, other sys %" PRIu64 " KiB); %u cycles (%u forced), goal %" PRIu64
+                  " KiB\n",
+                  LIMIT >> 20, s.max_heap_alloc / KIB, s.max_retained / KIB, retained_end / KIB,
+                  retained_bound / KIB, ms1.heap_inuse / KIB, (ms1.sys - ms1.heap_sys) / KIB,
+                  ms1.num_gc - ms0.num_gc, ms1.num_forced_gc - ms0.num_forced_gc, ms1.next_gc / KIB);
     assert_int_equal(q0, INT64_MAX);
     assert_int_equal(q1, INT64_MAX);
     assert_int_equal(prev_pct, 100);
@@ -1045,9 +1084,10 @@ static void test_a_memory_limit_keeps_the_heap_under_it_with_gc_percent_off(void
     assert_int_equal(q3, LIMIT);
     assert_int_equal(ms0.memory_limit, LIMIT);
     assert_true(s.max_heap_alloc < (uint64_t)LIMIT);
+    assert_true(s.max_retained < retained_bound);
+    assert_true(retained_end < retained_bound);
     assert_true(ms1.num_gc - ms0.num_gc >= 3);
     assert_int_equal(ms1.num_forced_gc, ms0.num_forced_gc);
-    assert_true(retained_ok);
     assert_int_equal(damage, 0);
     assert_int_equal(restored, LIMIT);
     assert_int_equal(q4, INT64_MAX);
@@ -1270,6 +1310,7 @@ extern char __bss_start[], _end[];
 
 static void test_the_bss_of_a_plugin_loaded_at_run_time_is_a_root(void **state)
 {
+    forced_cycles_only();
     char path[PATH_MAX];
     assert_true(plugin_path(path, sizeof path, "bssroot"));
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -1363,6 +1404,7 @@ NOINLINE static int stw_list_damage(int mode)
 
 static void test_gcstoptheworld_1_and_2_still_collect_correctly(void **state)
 {
+    forced_cycles_only();
     int ring_live[3] = { 0 }, list_bad[3] = { 0 }, list_live[3] = { 0 };
     uint32_t cycles[3] = { 0 };
     bool swept[3] = { false }, ids[3] = { false };
