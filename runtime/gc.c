@@ -427,11 +427,7 @@ NO_SANITIZE static inline void shade_w(struct gcwork *w, uintptr_t v)
         checkmark_shade(v, 0, true);
         return;
     }
-    uint8_t bit = (uint8_t)(1u << (idx % 8));
-    uint8_t *mb = &s->gcmarkbits[idx / 8];
-    if (__atomic_load_n(mb, __ATOMIC_RELAXED) & bit)
-        return;
-    if (__atomic_fetch_or(mb, bit, __ATOMIC_RELAXED) & bit)
+    if (!span_setmarkbit(s, idx))
         return;
     w->bytes_marked += (int64_t)s->elemsize;
     if (!spc_noscan(s->spc))
@@ -995,10 +991,7 @@ void gc_mark_new(uintptr_t p, uintptr_t size)
 {
     (void)size;
     mspan *s = span_of_heap(p);
-    uint8_t c = spc_class(s->spc);
-    uint32_t idx = c ? class_objindex(c, p - s->base) : 0;
-    uint8_t bit = (uint8_t)(1u << (idx % 8));
-    if (__atomic_fetch_or(&s->gcmarkbits[idx / 8], bit, __ATOMIC_RELAXED) & bit)
+    if (!span_setmarkbit(s, span_objindex(s, p)))
         return;   /* a tiny block allocated earlier this cycle */
     struct gcwork *w = my_gcw();
     if (w)
@@ -1132,19 +1125,8 @@ NO_SANITIZE static void checkmark_scan_range(uintptr_t lo, uintptr_t hi, bool re
         checkmark_shade(*(const uintptr_t *)p, p, report);
 }
 
-NO_SANITIZE static void checkmark_drain(void)
-{
-    while (cm_n) {
-        uintptr_t base = cm_stack[--cm_n];
-        mspan *s = span_of_heap(base);
-        uintptr_t end = base + s->elemsize;
-        for (uintptr_t p = base; p < end; p += 8)
-            if (heap_ptrbit(p))
-                checkmark_shade(*(const uintptr_t *)p, p, true);
-    }
-}
-
-static void cm_fin_scan(uintptr_t base)
+/* Check the pointer words of a scannable object's contents. */
+NO_SANITIZE static void cm_fin_scan(uintptr_t base)
 {
     mspan *s = span_of_heap(base);
     if (!s || spc_noscan(s->spc))
@@ -1152,6 +1134,12 @@ static void cm_fin_scan(uintptr_t base)
     for (uintptr_t p = base; p < base + s->elemsize; p += 8)
         if (heap_ptrbit(p))
             checkmark_shade(*(const uintptr_t *)p, p, true);
+}
+
+static void checkmark_drain(void)
+{
+    while (cm_n)
+        cm_fin_scan(cm_stack[--cm_n]);
 }
 
 static void cm_shade(uintptr_t v)

@@ -155,22 +155,27 @@ void spanlist_remove(spanlist *l, mspan *s);
 static inline uint8_t spc_class(uint8_t spc) { return spc >> 1; }
 static inline bool spc_noscan(uint8_t spc) { return spc & 1; }
 
-/* Set the mark bit of the object at base in s; false if it was set. */
-static inline bool span_setmark(mspan *s, uintptr_t base)
+/* Set the mark bit of object idx of s; false if it was set.  Markers
+ * race for the byte: the one that sets the bit owns the object.  Relaxed:
+ * the bit claims, it publishes nothing. */
+static inline bool span_setmarkbit(mspan *s, uint32_t idx)
 {
-    uint32_t idx = spc_class(s->spc) ? class_objindex(spc_class(s->spc), base - s->base) : 0;
     uint8_t bit = (uint8_t)(1u << (idx % 8));
     if (__atomic_load_n(&s->gcmarkbits[idx / 8], __ATOMIC_RELAXED) & bit)
         return false;
-    /* Markers race for the byte: the one that sets the bit owns the
-     * object.  Relaxed: the bit claims, it publishes nothing. */
     return !(__atomic_fetch_or(&s->gcmarkbits[idx / 8], bit, __ATOMIC_RELAXED) & bit);
 }
 
-static inline bool span_ismarked(mspan *s, uintptr_t base)
+/* Object index of the object at base in s. */
+static inline uint32_t span_objindex(mspan *s, uintptr_t base)
 {
-    uint32_t idx = spc_class(s->spc) ? class_objindex(spc_class(s->spc), base - s->base) : 0;
-    return (__atomic_load_n(&s->gcmarkbits[idx / 8], __ATOMIC_RELAXED) >> (idx % 8)) & 1;
+    return spc_class(s->spc) ? class_objindex(spc_class(s->spc), base - s->base) : 0;
+}
+
+/* Set the mark bit of the object at base in s; false if it was set. */
+static inline bool span_setmark(mspan *s, uintptr_t base)
+{
+    return span_setmarkbit(s, span_objindex(s, base));
 }
 
 /* ------------------------------------------------------------------ */
@@ -316,7 +321,6 @@ void scavenger_wake(void);                    /* sweep done, sysmon */
 void scavenger_periodic(int64_t now);         /* sysmon */
 int64_t scavenger_period(void);
 uint64_t heap_retained(void);
-uint64_t heap_goal(void);
 
 /* Object lookup: base of the object containing p, or 0 when p is not in
  * an allocated heap object.  *span and *size optional. */

@@ -111,8 +111,7 @@ void fin_sweep_span(mspan *s)
     struct special **pp = &s->specials;
     while (*pp) {
         struct special *sp = *pp;
-        uint8_t c = spc_class(s->spc);
-        uint32_t idx = c ? class_objindex(c, sp->obj - s->base) : 0;
+        uint32_t idx = span_objindex(s, sp->obj);
         if ((s->gcmarkbits[idx / 8] >> (idx % 8)) & 1) {
             pp = &sp->next;
             continue;

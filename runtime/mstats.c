@@ -104,7 +104,7 @@ void gort_read_memstats(gort_memstats *ms)
     ms->sys = ms->heap_sys + ms->stack_sys + ms->mspan_sys + ms->mcache_sys + ms->buck_hash_sys +
               ms->gc_sys + ms->other_sys;
 
-    ms->next_gc = ms->heap_goal = heap_goal();
+    ms->next_gc = ms->heap_goal = gc_next_goal();
     ms->enable_gc = true;
     ms->memory_limit = INT64_MAX;
     ms->scav_released = ld(&heapstats.scav_released_total);

@@ -35,11 +35,6 @@ static _Atomic bool scav_parked;
 static _Atomic bool scav_started;
 static int64_t periodic_last;                  /* sysmon only */
 
-uint64_t heap_goal(void)
-{
-    return gc_next_goal();
-}
-
 uint64_t heap_retained(void)
 {
     uint64_t rel = atomic_load_explicit(&heapstats.heap_released, memory_order_acquire);
@@ -51,7 +46,7 @@ uint64_t heap_retained(void)
  * the memory limit allows. */
 static uint64_t retained_goal(void)
 {
-    uint64_t g = heap_goal();
+    uint64_t g = gc_next_goal();
     uint64_t r = g > UINT64_MAX / 11 * 10 ? UINT64_MAX : g + g / 10;
     uint64_t l = gc_limit_retained();
     return l < r ? l : r;
