@@ -88,6 +88,7 @@
 
 #include "testutil.h"
 #include "heaputil.h"
+#include "gcutil.h"
 #include "testing.h"
 #include "debugvars.h"
 
@@ -96,18 +97,6 @@
 
 #define HELPER_TIMEOUT gt_slow(30 * GORT_S)
 #define WAIT_TIMEOUT gt_slow(5 * GORT_S)
-
-#if defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE __attribute__((noipa))
-#endif
-
-#if GT_TSAN
-#define GT_NO_TSAN __attribute__((no_sanitize_thread))
-#else
-#define GT_NO_TSAN
-#endif
 
 /* Bytes of churn for the pacer tests: a quarter under the sanitizers. */
 static inline size_t churn_scale(size_t bytes)
@@ -131,93 +120,6 @@ struct slot {
 };
 GORT_TYPE(slot_type, struct slot, p);
 
-#define HIDE_KEY ((uintptr_t)0xA5A5000000000000ull)
-
-static inline uintptr_t hide(const void *p)
-{
-    return (uintptr_t)p ^ HIDE_KEY;
-}
-
-static inline void *unhide(uintptr_t h)
-{
-    return (void *)(h ^ HIDE_KEY);
-}
-
-/* A tag unique to (a, b) with every byte odd: never zero, never a user
- * space address. */
-static uint64_t tag_of(uint64_t a, uint64_t b)
-{
-    uint64_t x = (a + 1) * 0x9E3779B97F4A7C15ull ^ (b + 1) * 0xC2B2AE3D27D4EB4Full;
-    x ^= x >> 29;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 32;
-    return x | 0x0101010101010101ull;
-}
-
-static void fill_tag(void *p, size_t n, uint64_t tag)
-{
-    for (size_t i = 0; i + 8 <= n; i += 8)
-        memcpy((char *)p + i, &tag, 8);
-}
-
-static bool check_tag(const void *p, size_t n, uint64_t tag)
-{
-    for (size_t i = 0; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, (const char *)p + i, 8);
-        if (w != tag)
-            return false;
-    }
-    return true;
-}
-
-#define SCRUB_WORDS 4096
-GT_NO_ASAN GT_NO_TSAN NOINLINE static void scrub_stack(void)
-{
-    uintptr_t buf[SCRUB_WORDS];
-    volatile uintptr_t *w = buf;
-    for (size_t i = 0; i < SCRUB_WORDS; i++)
-        w[i] = 0;
-    __asm__ volatile("" : : "r"(buf) : "memory");
-}
-
-#define SCRUB_DEEP_WORDS 8192
-GT_NO_ASAN GT_NO_TSAN NOINLINE static void scrub_stack_deep(void)
-{
-    uintptr_t buf[SCRUB_DEEP_WORDS];
-    volatile uintptr_t *w = buf;
-    for (size_t i = 0; i < SCRUB_DEEP_WORDS; i++)
-        w[i] = 0;
-    __asm__ volatile("" : : "r"(buf) : "memory");
-}
-
-#define SCRUB_AND_GC()                                                        \
-    do {                                                                      \
-        scrub_stack();                                                        \
-        gort_gc();                                                            \
-    } while (0)
-
-NOINLINE static bool live_exact(uintptr_t h)
-{
-    void *p = unhide(h);
-    return rt_test_heap_object_base(p, NULL) == p;
-}
-
-NOINLINE static bool live_any(uintptr_t h)
-{
-    return rt_test_heap_object_base(unhide(h), NULL) != NULL;
-}
-
-NOINLINE static bool tag_intact(uintptr_t h, size_t n, uint64_t tag)
-{
-    return check_tag(unhide(h), n, tag);
-}
-
-NOINLINE static bool kept(uintptr_t h, size_t n, uint64_t tag)
-{
-    return live_exact(h) && tag_intact(h, n, tag);
-}
-
 /* Of the n hidden objects, how many are still allocated. */
 NOINLINE static int count_live(const uintptr_t *h, int n)
 {
@@ -228,15 +130,6 @@ NOINLINE static int count_live(const uintptr_t *h, int n)
 }
 
 #define FREED(hv) (!live_any(hv))
-
-/* n objects of size bytes filled with 0xee, dropped at once. */
-NOINLINE static void alloc_garbage(size_t size, bool noscan, int n)
-{
-    for (int i = 0; i < n; i++) {
-        void *p = noscan ? gort_alloc_noscan(size) : gort_alloc(size);
-        memset(p, 0xee, size);
-    }
-}
 
 static inline bool marking(void)
 {

@@ -31,7 +31,7 @@
  * between.  The collector is conservative, so such a test leaves no copy of
  * the address where it looks: the objects are made and put by NOINLINE
  * helpers whose frames are dead when gort_gc runs, the test body keeps
- * only addresses XORed with HIDE_KEY, zero_stack_below() zeroes the stack
+ * only addresses XORed with HIDE_KEY, scrub_stack() zeroes the stack
  * below the body before each gort_gc, and each test's setup zeroes the stack
  * where the body's frame will be.  "Kept" is exact too: the object is
  * still allocated at its address with its bytes, after garbage of the
@@ -53,79 +53,18 @@
 #include <pthread.h>
 
 #include "testutil.h"
+#include "gcutil.h"
 #include "gc.h"
 #include "testing.h"
 
 #define WAIT_TIMEOUT gt_slow(5 * GORT_S)
 
-/* A function whose frame must really exist and die. */
-#if defined(__clang__)
-#define NOINLINE __attribute__((noinline))
-#else
-#define NOINLINE __attribute__((noipa))
-#endif
-
-#if GT_TSAN
-#define GT_NO_TSAN __attribute__((no_sanitize_thread))
-#else
-#define GT_NO_TSAN
-#endif
-
-/* Hidden addresses have bit 63 set: never a heap address, so they keep
- * nothing alive. */
-#define HIDE_KEY ((uintptr_t)0xC3C3000000000000ull)
-
-static inline uintptr_t hide(const void *p)
-{
-    return (uintptr_t)p ^ HIDE_KEY;
-}
-
-static inline void *unhide(uintptr_t h)
-{
-    return (void *)(h ^ HIDE_KEY);
-}
-
 /* What NULL looks like hidden. */
 #define HIDDEN_NULL HIDE_KEY
 
-/* ---------------------------------------------------------------------
- * Stack hygiene
- * ------------------------------------------------------------------- */
-
-/* Zero 32 KiB of stack below the caller's frame.  Not instrumented:
- * plain stores to a plain array. */
-GT_NO_ASAN GT_NO_TSAN NOINLINE static void zero_stack_below(void)
-{
-    uintptr_t words[4096];
-    volatile uintptr_t *w = words;
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        w[i] = 0;
-    __asm__ volatile("" : : "r"(words) : "memory");
-}
-
-/* Zero 64 KiB below the caller: each test's setup does this where the
- * test body's frame is about to be, so that the body's unwritten slots
- * hold no address left there by an earlier test. */
-GT_NO_ASAN GT_NO_TSAN NOINLINE static void zero_stack_deep(void)
-{
-    uintptr_t words[8192];
-    volatile uintptr_t *w = words;
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        w[i] = 0;
-    __asm__ volatile("" : : "r"(words) : "memory");
-}
-
-/* Collect with nothing stale below the caller for the collector's own
- * frames to pick up. */
-#define SCRUB_AND_GC()                                                        \
-    do {                                                                      \
-        zero_stack_below();                                                   \
-        gort_gc();                                                            \
-    } while (0)
-
 static int pool_setup(void **state)
 {
-    zero_stack_deep();
+    scrub_stack_deep();
     return gt_save_knobs(state);
 }
 
@@ -181,14 +120,6 @@ NOINLINE static uintptr_t fresh_item(uint32_t serial)
     struct item *it = gort_alloc_noscan(sizeof *it);
     item_init(it, serial);
     return hide(it);
-}
-
-/* Allocate n items' worth of garbage filled with 0xee and drop it: a slot
- * freed by mistake is reused and its bytes overwritten. */
-NOINLINE static void alloc_garbage(int n)
-{
-    for (int i = 0; i < n; i++)
-        memset(gort_alloc_noscan(sizeof(struct item)), 0xee, sizeof(struct item));
 }
 
 /* The heap item at the hidden address is allocated there, with its bytes. */
@@ -370,7 +301,7 @@ static void test_an_object_left_in_a_pool_survives_one_collection(void **state)
     fill_pool(pool, gc_h, GC_N, 100);
 
     SCRUB_AND_GC();
-    alloc_garbage(4 * GC_N);
+    alloc_garbage(sizeof(struct item), true, 4 * GC_N);
     int kept = count_kept(gc_h, GC_N);
     get_n(pool, gc_got, GC_N + 1);
 
@@ -436,7 +367,7 @@ static void test_every_pool_keeps_its_objects_through_a_collection(void **state)
     }
 
     SCRUB_AND_GC();
-    alloc_garbage(2 * MANY_POOLS * PER_POOL);
+    alloc_garbage(sizeof(struct item), true, 2 * MANY_POOLS * PER_POOL);
     int kept = 0, right_pool = 0;
     for (int i = 0; i < MANY_POOLS; i++) {
         kept += count_kept(many_h[i], PER_POOL);
@@ -597,7 +528,7 @@ static void test_a_thread_without_a_p_shares_objects_with_goroutines(void **stat
     /* What the thread puts survives a collection and reaches a goroutine. */
     assert_true(run_thread(pt_put_all));
     SCRUB_AND_GC();
-    alloc_garbage(4 * PT_N);
+    alloc_garbage(sizeof(struct item), true, 4 * PT_N);
     int kept = count_kept(pt.h, PT_N);
     get_n(pt.pool, got, PT_N + 1);
     assert_int_equal(kept, PT_N);
@@ -677,7 +608,7 @@ static int mp_round(int *handed_out)
     if (!gt_wait_for(atomic_load(&mp.done) == MP_PUTTERS, WAIT_TIMEOUT) ||
         !gt_wait_for(gort_num_goroutine() <= base, WAIT_TIMEOUT))
         return -1;
-    alloc_garbage(4 * MP_PUTTERS * MP_EACH);
+    alloc_garbage(sizeof(struct item), true, 4 * MP_PUTTERS * MP_EACH);
     int kept = count_kept(&mp.h[0][0], MP_PUTTERS * MP_EACH);
     /* Victims now, private slots included: any P may take them. */
     SCRUB_AND_GC();
@@ -877,7 +808,7 @@ static void *stress_thread(void *arg)
 static void stress_collector(void *arg)
 {
     while (!atomic_load_explicit(&sx.stop_gc, memory_order_acquire)) {
-        alloc_garbage(64);
+        alloc_garbage(sizeof(struct item), true, 64);
         gort_gc();
         atomic_fetch_add(&sx.gcs, 1);
         gort_sleep(GORT_MS);
