@@ -23,9 +23,8 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"gortbench/harness"
 	"runtime/debug"
-	"strconv"
 	"time"
 )
 
@@ -203,31 +202,15 @@ func alloc4k() string {
 	return result("alloc4k", el)
 }
 
-type workload struct {
-	name     string
-	run      func() string
-	defaultN int64
-}
-
-var workloads = []workload{
-	{"ptr16", ptr16, 5000000},
-	{"ptr64", ptr64, 5000000},
-	{"noscan8", noscan8, 10000000},
-	{"alloc4k", alloc4k, 100000},
+var workloads = []harness.Workload{
+	{Name: "ptr16", Run: ptr16, DefaultN: 5000000},
+	{Name: "ptr64", Run: ptr64, DefaultN: 5000000},
+	{Name: "noscan8", Run: noscan8, DefaultN: 10000000},
+	{Name: "alloc4k", Run: alloc4k, DefaultN: 100000},
 }
 
 func fatalf(format string, args ...interface{}) {
-	fmt.Fprintf(os.Stderr, "go-alloc: "+format+"\n", args...)
-	os.Exit(1)
-}
-
-func usage() {
-	fmt.Fprint(os.Stderr, "usage: go-alloc WORKLOAD [N]\nworkloads:")
-	for _, w := range workloads {
-		fmt.Fprintf(os.Stderr, " %s (N=%d)", w.name, w.defaultN)
-	}
-	fmt.Fprintln(os.Stderr)
-	os.Exit(2)
+	harness.Fatalf("go-alloc", format, args...)
 }
 
 func main() {
@@ -235,27 +218,6 @@ func main() {
 	// measures its allocation path alone.
 	debug.SetGCPercent(-1)
 
-	if len(os.Args) < 2 || len(os.Args) > 3 {
-		usage()
-	}
-	var w *workload
-	for i := range workloads {
-		if workloads[i].name == os.Args[1] {
-			w = &workloads[i]
-		}
-	}
-	if w == nil {
-		usage()
-	}
-	nOps = w.defaultN
-	if len(os.Args) == 3 {
-		// 2^40 is far beyond any run that fits in memory.
-		n, err := strconv.ParseInt(os.Args[2], 10, 64)
-		if err != nil || n <= 0 || n > 1<<40 {
-			fmt.Fprintf(os.Stderr, "go-alloc: N must be an integer from 1 to %d, not %q\n", int64(1)<<40, os.Args[2])
-			os.Exit(2)
-		}
-		nOps = n
-	}
-	fmt.Println(w.run())
+	// 2^40 is far beyond any run that fits in memory.
+	harness.Main("go-alloc", workloads, &nOps, 1<<40)
 }

@@ -28,6 +28,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"gortbench/harness"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -568,57 +569,20 @@ func markcost() string {
 		float64(med)/1e6, float64(med)/1e3/float64(nOps), float64(wall[markcostRuns/2])/1e6)
 }
 
-type workload struct {
-	name     string
-	run      func() string
-	defaultN int64
-}
-
-var workloads = []workload{
-	{"binarytrees", binarytrees, 18},
-	{"alloc16_gc", alloc16GC, 20000000},
-	{"alloc64_gc", alloc64GC, 10000000},
-	{"pause", pause, 10},
-	{"freeosmemory", freeosmemory, 1024},
-	{"markcost", markcost, 100},
+var workloads = []harness.Workload{
+	{Name: "binarytrees", Run: binarytrees, DefaultN: 18},
+	{Name: "alloc16_gc", Run: alloc16GC, DefaultN: 20000000},
+	{Name: "alloc64_gc", Run: alloc64GC, DefaultN: 10000000},
+	{Name: "pause", Run: pause, DefaultN: 10},
+	{Name: "freeosmemory", Run: freeosmemory, DefaultN: 1024},
+	{Name: "markcost", Run: markcost, DefaultN: 100},
 }
 
 func fatalf(format string, args ...interface{}) {
-	fmt.Fprintf(os.Stderr, "go-gc: "+format+"\n", args...)
-	os.Exit(1)
-}
-
-func usage() {
-	fmt.Fprint(os.Stderr, "usage: go-gc WORKLOAD [N]\nworkloads:")
-	for _, w := range workloads {
-		fmt.Fprintf(os.Stderr, " %s (N=%d)", w.name, w.defaultN)
-	}
-	fmt.Fprintln(os.Stderr)
-	os.Exit(2)
+	harness.Fatalf("go-gc", format, args...)
 }
 
 func main() {
-	if len(os.Args) < 2 || len(os.Args) > 3 {
-		usage()
-	}
-	var w *workload
-	for i := range workloads {
-		if workloads[i].name == os.Args[1] {
-			w = &workloads[i]
-		}
-	}
-	if w == nil {
-		usage()
-	}
-	nOps = w.defaultN
-	if len(os.Args) == 3 {
-		// 2^40 is far beyond any run that fits in memory.
-		n, err := strconv.ParseInt(os.Args[2], 10, 64)
-		if err != nil || n <= 0 || n > 1<<40 {
-			fmt.Fprintf(os.Stderr, "go-gc: N must be an integer from 1 to %d, not %q\n", int64(1)<<40, os.Args[2])
-			os.Exit(2)
-		}
-		nOps = n
-	}
-	fmt.Println(w.run())
+	// 2^40 is far beyond any run that fits in memory.
+	harness.Main("go-gc", workloads, &nOps, 1<<40)
 }

@@ -18,6 +18,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"gortbench/harness"
 	"os"
 	"runtime"
 	"strconv"
@@ -136,53 +137,16 @@ func parked() string {
 	return res
 }
 
-type workload struct {
-	name     string
-	run      func() string
-	defaultN int64
-}
-
-var workloads = []workload{
-	{"spawn_exit", spawnExit, 1000000},
-	{"gosched", gosched, 2000000},
-	{"parked", parked, 1000000},
+var workloads = []harness.Workload{
+	{Name: "spawn_exit", Run: spawnExit, DefaultN: 1000000},
+	{Name: "gosched", Run: gosched, DefaultN: 2000000},
+	{Name: "parked", Run: parked, DefaultN: 1000000},
 }
 
 func fatalf(format string, args ...interface{}) {
-	fmt.Fprintf(os.Stderr, "go-sched: "+format+"\n", args...)
-	os.Exit(1)
-}
-
-func usage() {
-	fmt.Fprint(os.Stderr, "usage: go-sched WORKLOAD [N]\nworkloads:")
-	for _, w := range workloads {
-		fmt.Fprintf(os.Stderr, " %s (N=%d)", w.name, w.defaultN)
-	}
-	fmt.Fprintln(os.Stderr)
-	os.Exit(2)
+	harness.Fatalf("go-sched", format, args...)
 }
 
 func main() {
-	if len(os.Args) < 2 || len(os.Args) > 3 {
-		usage()
-	}
-	var w *workload
-	for i := range workloads {
-		if workloads[i].name == os.Args[1] {
-			w = &workloads[i]
-		}
-	}
-	if w == nil {
-		usage()
-	}
-	nOps = w.defaultN
-	if len(os.Args) == 3 {
-		n, err := strconv.ParseInt(os.Args[2], 10, 64)
-		if err != nil || n <= 0 {
-			fmt.Fprintf(os.Stderr, "go-sched: N must be a positive integer, not %q\n", os.Args[2])
-			os.Exit(2)
-		}
-		nOps = n
-	}
-	fmt.Println(w.run())
+	harness.Main("go-sched", workloads, &nOps, 0)
 }
