@@ -583,10 +583,10 @@ top:;
     g_t *gp = NULL;
     *inherit = false;
     /* While the collector marks, this P's mark worker may be due. */
-    if (__builtin_expect(gc_marking(), 0) && (gp = gc_findworker(pp, false)) != NULL)
-        return gp;
+    if (__builtin_expect(gc_marking(), 0))
+        gp = gc_findworker(pp, false);
     /* Fairness: every 61st tick the global queue goes first. */
-    if (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) % 61 == 0 &&
+    if (!gp && atomic_load_explicit(&pp->schedtick, memory_order_relaxed) % 61 == 0 &&
         atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
         rtlock_lock(&sched.lock);
         gp = globrunqget(pp, 1);
@@ -843,8 +843,10 @@ static bool park_direct(g_t *gp)
 {
     m_t *mp = gp->m;
     p_t *pp = mp->p;
+    /* While the collector marks, schedule() decides: the P's mark worker
+     * may be due. */
     if (mp->lockedg || atomic_load_explicit(&pp->timers.first, memory_order_relaxed) != 0 ||
-        atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed))
+        atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed) || gc_marking())
         return false;
     /* Every 61st tick schedule() serves the global queue first. */
     if (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) % 61 == 0 &&
@@ -915,6 +917,15 @@ static g_t *yield_m(g_t *gp, bool preempted)
                   atomic_load_explicit(&pp->timers.first, memory_order_relaxed) == 0 &&
                   !atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed);
     rtlock_lock(&sched.lock);
+    /* Handing over to the global queue's oldest G is fair only if there
+     * is one besides gp: otherwise gp would take itself back and starve
+     * its own P's queue (runnext above all). */
+    if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0 && !runqempty(pp))
+        direct = false;
+    /* While the collector marks, schedule() decides (the P's mark worker
+     * may be due). */
+    if (gc_marking())
+        direct = false;
     globrunqput(gp);
     /* globrunqget moves extra Gs into the local ring under sched.lock;
      * with a non-empty ring that could overflow back into the global
@@ -1911,8 +1922,8 @@ static bool gosched_direct(g_t *gp)
     if (mp->lockedg || mp->locks || !runqempty_owner(pp) ||
         atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&pp->timers.first, memory_order_relaxed) != 0 ||
-        atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed))
-        return false;
+        atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed) || gc_marking())
+        return false;   /* marking: as park_direct */
     if (gp->stack.kind == STACK_SLAB &&
         stack_overflowed(&gp->stack, (uintptr_t)__builtin_frame_address(0)))
         return false; /* execute() reports it */
