@@ -681,6 +681,13 @@ NO_SANITIZE static bool scan_goroutine(struct gcwork *w, g_t *gp)
 
 static uint32_t nstackjobs;
 
+__attribute__((noinline)) void gc_scrub_stack(void)
+{
+    char buf[16 << 10];
+    memset(buf, 0, sizeof buf);
+    __asm__ volatile("" : : "r"(buf) : "memory");
+}
+
 void gc_selfscan(g_t *gp)
 {
     if (!atomic_load_explicit(&work.blacken, memory_order_acquire))
@@ -1525,6 +1532,10 @@ static void gc_cycle(bool forced)
             drain(MODE_DEDICATED, 0);
             if (!work_available(my_p()))
                 maybe_markdone();
+            /* The dead frames of the sweep and the drain above hold span
+             * bases and object addresses: not in this stack when it is
+             * scanned parked. */
+            gc_scrub_stack();
             semacquire(&work.markdone_sema, WR_WAIT_FOR_GC_CYCLE);
             stop_the_world("GC (mark termination)");
             atomic_store_explicit(&work.blacken, false, memory_order_relaxed);

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "gc.h"
 #include "malloc.h"
@@ -178,23 +177,13 @@ __attribute__((noinline)) static bool run_one(void)
     return true;
 }
 
-/* Clear the stack below the caller, where the finalizers' dead frames
- * hold copies of their objects: a parked goroutine's stack is scanned
- * conservatively, and a stale copy would keep an object alive for good. */
-__attribute__((noinline)) static void scrub_stack(void)
-{
-    char buf[16 << 10];
-    memset(buf, 0, sizeof buf);
-    __asm__ volatile("" : : "r"(buf) : "memory");
-}
-
 static void finalizer_goroutine(void *unused)
 {
     (void)unused;
     for (;;) {
         if (run_one())
             continue;
-        scrub_stack();
+        gc_scrub_stack();   /* the finalizers' dead frames hold their objects */
         semacquire(&fin_sema, WR_FINALIZER_WAIT);
     }
 }
