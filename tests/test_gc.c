@@ -72,17 +72,17 @@
  * 1000-node ring included: a ring is all or nothing anyway, since one
  * stale pointer to any node would keep all 1000.
  *
- * A runtime issue this suite found, left visible: the collector scans the
- * runtime's own goroutines' stacks conservatively too, and the background
- * sweeper, parked in semacquire -> gopark, can keep in an unwritten slot
- * of gopark's frame the base of a span it swept earlier.  The object that
- * starts that span is then never freed (it survived 20+ consecutive
- * collections in an instrumented run).  It shows up here rarely (under
- * ASan on a loaded machine, about 1 run in 100, in the first test, whose
- * objects start fresh spans); a failing "freed" check whose survivors all
- * start a page says so.  The ring test keeps page-aligned nodes out of the
- * ring: one such word would keep all 1000 nodes and turn the exact counts
- * into a misleading "cycles are not collected".
+ * A runtime issue this suite found, watched for: stacks are scanned
+ * conservatively, and a dead frame of sweeping code can keep the base of a
+ * span it swept in an unwritten slot that a later park leaves in place;
+ * the object that starts that span is then kept.  The runtime's own
+ * goroutines are no longer scanned, and the collecting and finalizer
+ * goroutines scrub their stacks before they park, but a user goroutine
+ * that sweeps while it allocates can still do this.  A failing "freed"
+ * check whose survivors all start a page says so.  The ring test keeps
+ * page-aligned nodes out of the ring: one such word would keep all 1000
+ * nodes and turn the exact counts into a misleading "cycles are not
+ * collected".
  *
  * Every test body runs on the main goroutine; see testutil.h for the rules
  * the tests follow.  The sizes are small, so nothing is scaled for the
