@@ -123,9 +123,10 @@ static void par_worker(void *arg)
  * burn() has no safe point, so on one M the second could only start when
  * the first ended.  That is asserted on every machine.  Whether the wall
  * clock halves also depends on the host lending this process two CPUs at
- * that moment; it is asserted when the threads' CPU time shows it did (the
- * two burns together got at least 1.6 CPUs over the parallel wall time),
- * and reported otherwise.
+ * that moment at full speed; it is asserted when the threads' CPU time
+ * shows it did (the two burns together got at least 1.6 CPUs over the
+ * parallel wall time, and neither needed more than 15 % more CPU time than
+ * alone), and reported otherwise.
  */
 static void test_two_cpu_bound_goroutines_run_in_parallel(void **state)
 {
@@ -169,10 +170,17 @@ static void test_two_cpu_bound_goroutines_run_in_parallel(void **state)
                   (long long)par.w[0].m, (long long)par.w[1].m, overlap / 1e6, shorter / 1e6, cpus_lent);
     assert_true(par.w[0].m != par.w[1].m);
     assert_true(overlap * 10 >= shorter * 9);
-    if (cpus_lent >= 1.6)
+    /* Each burn's CPU time against half the serial run: above it, the host's
+     * CPUs ran slower with both busy (SMT siblings, a shared or throttled
+     * core), and the wall clock says nothing about the scheduler. */
+    int64_t slowest = par.w[0].cpu > par.w[1].cpu ? par.w[0].cpu : par.w[1].cpu;
+    bool full_speed = slowest * 2 * 100 <= serial * 115;
+    if (cpus_lent >= 1.6 && full_speed)
         assert_true(work * 4 < serial * 3);
     else
-        print_message("the host lent %.2f CPUs: wall-clock speed-up not asserted\n", cpus_lent);
+        print_message("the host lent %.2f CPUs, the slower burn took %.1f ms of CPU against %.1f ms "
+                      "alone: wall-clock speed-up not asserted\n",
+                      cpus_lent, slowest / 1e6, serial / 2e6);
 }
 
 /* ---------------------------------------------------------------------
