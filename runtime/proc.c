@@ -909,11 +909,13 @@ static g_t *yield_m(g_t *gp, bool preempted)
     atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
     WRITE_ONCE(gp->m, NULL);
     /* When schedule() would find nothing locally and go to the global
-     * queue anyway, take the next G in the same critical section. */
-    /* A G whose time slice ran out hands over to the oldest G of the
-     * global queue, so that a chain of Gs feeding each other through
-     * runnext cannot starve it. */
-    bool direct = (preempted || runqempty(pp)) && !mp->lockedg &&
+     * queue anyway, take the next G in the same critical section.  A G
+     * whose time slice ran out goes to the global queue too, but the P
+     * goes on with its own queue first (as schedule() does): handing over
+     * to the global queue's oldest G instead let two Ps trade their
+     * preempted Gs through it for good and never run their own queues. */
+    (void)preempted;
+    bool direct = runqempty(pp) && !mp->lockedg &&
                   atomic_load_explicit(&pp->timers.first, memory_order_relaxed) == 0 &&
                   !atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed);
     rtlock_lock(&sched.lock);
@@ -1393,10 +1395,12 @@ int gort_go(gort_fn fn, void *arg)
     if (!fn)
         return -EINVAL;
     note_foreign_spawner();
-    int err = newproc(fn, arg, 0, NULL, false, __builtin_return_address(0), NULL);
-    if (err == 0)
-        safepoint();
-    return err;
+    /* The safe point comes first, as Go's is the function's prologue: a
+     * goroutine stopped here has not queued its child yet, so a chain of
+     * goroutines each spawning the next and exiting leaves its P's queue
+     * empty when its time slice ends, and the global queue gets served. */
+    safepoint();
+    return newproc(fn, arg, 0, NULL, false, __builtin_return_address(0), NULL);
 }
 
 int gort_go_with(gort_fn fn, void *arg, const gort_go_opts *opts)
@@ -1407,11 +1411,8 @@ int gort_go_with(gort_fn fn, void *arg, const gort_go_opts *opts)
     if (size != 0 && (size < 16 * 1024 || size > (1ull << 30)))
         return -EINVAL;
     note_foreign_spawner();
-    int err = newproc(fn, arg, size, opts ? opts->label : NULL, false,
-                      __builtin_return_address(0), NULL);
-    if (err == 0)
-        safepoint();
-    return err;
+    safepoint();   /* first, as in gort_go */
+    return newproc(fn, arg, size, opts ? opts->label : NULL, false, __builtin_return_address(0), NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1571,12 +1572,17 @@ static void startlockedm(g_t *gp)
 /* ------------------------------------------------------------------ */
 /* Stop the world                                                      */
 
+/* Ask the goroutine on every other running P to stop at its next safe
+ * point.  Not our own: the caller stops the world and starts it again,
+ * and a request left on it would cut its next slice short for nothing
+ * (the collector's goroutine, marking right after, stopped at once). */
 static void preemptall(void)
 {
     int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
+    m_t *self = getm();
     for (int32_t i = 0; i < procs; i++) {
         p_t *pp = allp[i];
-        if (atomic_load_explicit(&pp->status, memory_order_acquire) != P_RUNNING)
+        if (pp == self->p || atomic_load_explicit(&pp->status, memory_order_acquire) != P_RUNNING)
             continue;
         m_t *mp = atomic_load_explicit(&pp->m, memory_order_acquire);
         g_t *gp = mp ? atomic_load_explicit(&mp->curg, memory_order_relaxed) : NULL;
