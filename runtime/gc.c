@@ -18,7 +18,9 @@
  *     into a global lock-free list.  Each P has a mark worker goroutine that
  *     the scheduler runs as a dedicated, fractional or idle worker, 25 % of
  *     GOMAXPROCS in all, and allocating goroutines assist in proportion to
- *     what they allocate.
+ *     what they allocate.  An assist that finds nothing to scan parks until
+ *     the workers' scan work pays its debt or the mark ends, so the heap
+ *     cannot outgrow the mark.
  *  3. Mark termination, world stopped, once the workers find nothing: any
  *     grey object still in a P's buffers sends the world back to marking
  *     (twice at most; then it is drained right there).  Then, with
@@ -381,6 +383,16 @@ static void gcw_flush(struct gcwork *w)
 /* The object v points into, if v points into an allocated heap object:
  * its base, span and index.  Read racily while allocators run: a slot
  * being allocated right now may read as free, but it is allocated black. */
+/* Is s in use?  An acquire that pairs with mheap_alloc's release of the
+ * span's state, so that its fields are initialised for what follows.  Not
+ * NO_SANITIZE, and so not inlined into find_object in the sanitizer
+ * builds: TSan must see the acquire, or the instrumented reads of the
+ * span that follow (span_setmarkbit) look racy with init_span. */
+static inline bool span_inuse(mspan *s)
+{
+    return atomic_load_explicit(&s->state, memory_order_acquire) == MSPAN_INUSE;
+}
+
 NO_SANITIZE static inline uintptr_t find_object(uintptr_t v, mspan **sp, uint32_t *idxp)
 {
     uintptr_t i = v >> ARENA_SHIFT;
@@ -390,8 +402,7 @@ NO_SANITIZE static inline uintptr_t find_object(uintptr_t v, mspan **sp, uint32_
     if (!ha)
         return 0;
     mspan *s = __atomic_load_n(&ha->spans[(v & (ARENA_BYTES - 1)) >> PAGE_SHIFT], __ATOMIC_ACQUIRE);
-    if (!s || atomic_load_explicit(&s->state, memory_order_acquire) != MSPAN_INUSE || v < s->base ||
-        v >= s->base + s->npages * PAGE_SIZE)
+    if (!s || !span_inuse(s) || v < s->base || v >= s->base + s->npages * PAGE_SIZE)
         return 0;
     uintptr_t base;
     uint32_t idx;
@@ -634,7 +645,11 @@ __attribute__((noinline)) NO_SANITIZE static int64_t scan_self(struct gcwork *w,
 NO_SANITIZE static bool scan_goroutine(struct gcwork *w, g_t *gp)
 {
     if (gp == my_g()) {
-        atomic_fetch_add_explicit(&work.stack_bytes_a, scan_self(w, gp), memory_order_relaxed);
+        /* A runtime goroutine's own job (a mark worker, the controller)
+         * skips its stack as when it is parked: its live frames are the
+         * collector's, full of stale object and span addresses. */
+        if (!gp->system || gp->sysscan)
+            atomic_fetch_add_explicit(&work.stack_bytes_a, scan_self(w, gp), memory_order_relaxed);
         scan_gextra(w, gp);
         return true;
     }
@@ -695,7 +710,8 @@ void gc_selfscan(g_t *gp)
     struct gcwork *w = my_gcw();
     if (!w)
         return;
-    atomic_fetch_add_explicit(&work.stack_bytes_a, scan_self(w, gp), memory_order_relaxed);
+    if (!gp->system || gp->sysscan)   /* as in scan_goroutine */
+        atomic_fetch_add_explicit(&work.stack_bytes_a, scan_self(w, gp), memory_order_relaxed);
     scan_gextra(w, gp);
     atomic_store_explicit(&gp->gcscangen, atomic_load_explicit(&work.cycle, memory_order_relaxed),
                           memory_order_release);
@@ -800,6 +816,115 @@ static inline bool roots_done(void)
 /* ------------------------------------------------------------------ */
 /* Draining                                                             */
 
+/* ------------------------------------------------------------------ */
+/* The assist queue: an allocating goroutine that owes scan work and    */
+/* finds none to do parks here until the workers' scan work pays for it */
+/* (or the mark ends).  This is what holds the heap to its goal: the    */
+/* mutator cannot allocate faster than the collector marks.             */
+
+enum { ASSIST_FLUSH_WORK = 64 << 10 };   /* scan work a worker banks at once */
+
+static struct {
+    rtlock lock;
+    g_t *head, *tail;                    /* linked through schedlink */
+    _Atomic uint32_t n;
+} assistq;
+
+/* scanwork bytes scanned by a worker: pay the parked assists' debts in
+ * order, wake the ones paid in full, and bank the rest. */
+static void flush_bgcredit(int64_t scanwork)
+{
+    double ratio = atomic_load_explicit(&work.assist_ratio, memory_order_relaxed);
+    int64_t credit = ratio > 0 ? (int64_t)((double)scanwork / ratio) : scanwork;
+    if (atomic_load_explicit(&assistq.n, memory_order_acquire) == 0) {
+        atomic_fetch_add_explicit(&work.bgcredit, credit, memory_order_relaxed);
+        return;
+    }
+    g_t *paid = NULL, **paidtail = &paid;
+    rtlock_lock(&assistq.lock);
+    while (credit > 0 && assistq.head) {
+        g_t *gp = assistq.head;
+        if (credit + gp->gcassistbytes >= 0) {
+            credit += gp->gcassistbytes;
+            gp->gcassistbytes = 0;
+            assistq.head = gp->schedlink;
+            if (!assistq.head)
+                assistq.tail = NULL;
+            gp->schedlink = NULL;
+            *paidtail = gp;
+            paidtail = &gp->schedlink;
+            atomic_fetch_sub_explicit(&assistq.n, 1, memory_order_relaxed);
+        } else {
+            gp->gcassistbytes += credit;
+            credit = 0;
+        }
+    }
+    if (credit > 0)
+        atomic_fetch_add_explicit(&work.bgcredit, credit, memory_order_relaxed);
+    rtlock_unlock(&assistq.lock);
+    /* Readied outside the lock, which is then a leaf. */
+    while (paid) {
+        g_t *next = paid->schedlink;
+        paid->schedlink = NULL;
+        goready(paid);
+        paid = next;
+    }
+}
+
+/* The mark is over (work.blacken is false): every parked assist goes on. */
+static void assist_wake_all(void)
+{
+    rtlock_lock(&assistq.lock);
+    g_t *gp = assistq.head;
+    assistq.head = assistq.tail = NULL;
+    atomic_store_explicit(&assistq.n, 0, memory_order_relaxed);
+    rtlock_unlock(&assistq.lock);
+    while (gp) {
+        g_t *next = gp->schedlink;
+        gp->schedlink = NULL;
+        goready(gp);
+        gp = next;
+    }
+}
+
+static bool assist_park_unlock(g_t *gp, void *arg)
+{
+    (void)gp;
+    (void)arg;
+    rtlock_unlock(&assistq.lock);
+    return true;
+}
+
+/* Park gp until its debt is paid or the mark ends.  False if neither
+ * can wait: the mark already ended, or the bank covered the debt. */
+static bool assist_park(g_t *gp)
+{
+    rtlock_lock(&assistq.lock);
+    if (!atomic_load_explicit(&work.blacken, memory_order_acquire)) {
+        rtlock_unlock(&assistq.lock);
+        return false;
+    }
+    int64_t bg = atomic_load_explicit(&work.bgcredit, memory_order_relaxed);
+    if (bg > 0) {
+        int64_t take = bg < -gp->gcassistbytes ? bg : -gp->gcassistbytes;
+        atomic_fetch_sub_explicit(&work.bgcredit, take, memory_order_relaxed);
+        gp->gcassistbytes += take;
+        if (gp->gcassistbytes >= 0) {
+            rtlock_unlock(&assistq.lock);
+            return false;
+        }
+    }
+    gp->schedlink = NULL;
+    if (assistq.tail)
+        assistq.tail->schedlink = gp;
+    else
+        assistq.head = gp;
+    assistq.tail = gp;
+    atomic_fetch_add_explicit(&assistq.n, 1, memory_order_release);
+    gopark(assist_park_unlock, NULL, WR_GC_ASSIST_WAIT);
+    return true;
+}
+
 /* Should a worker of this mode stop now?  t0: when it started. */
 static bool drain_stop(int mode, int64_t t0)
 {
@@ -840,6 +965,7 @@ static int64_t drain(int mode, int64_t budget)
     }
     struct gcwork *w = my_gcw();
     int n = 0;
+    int64_t flushed = 0;
     for (;;) {
         uintptr_t obj = gcw_tryget(w);
         if (!obj) {
@@ -851,11 +977,18 @@ static int64_t drain(int mode, int64_t budget)
             break;
         if (++n % 64 == 0) {
             gcw_balance(w);
+            /* A worker pays the parked assists as it goes, not only when
+             * it stops: a dedicated worker may not stop before the end. */
+            if (mode != MODE_ASSIST && mode != MODE_STW && done - flushed >= ASSIST_FLUSH_WORK) {
+                flush_bgcredit(done - flushed);
+                flushed = done;
+            }
             if (drain_stop(mode, t0))
                 break;
         }
     }
-    w->scan_work += done;
+    if (mode != MODE_ASSIST && mode != MODE_STW && done > flushed)
+        flush_bgcredit(done - flushed);
     return done;
 }
 
@@ -908,14 +1041,6 @@ static void bgmark_worker(void *arg)
         int64_t t0 = gort_nanotime();
         drain(mode, 0);
         int64_t dt = gort_nanotime() - t0;
-        /* Credit the assists with what the workers did. */
-        struct gcwork *w = my_gcw();
-        double ratio = atomic_load_explicit(&work.assist_ratio, memory_order_relaxed);
-        if (w->scan_work && ratio > 0) {
-            atomic_fetch_add_explicit(&work.bgcredit, (int64_t)((double)w->scan_work / ratio),
-                                      memory_order_relaxed);
-            w->scan_work = 0;
-        }
         switch (mode) {
         case MODE_DEDICATED:
             atomic_fetch_add_explicit(&work.dedicated_ns, dt, memory_order_relaxed);
@@ -1020,6 +1145,7 @@ void gc_assist_alloc(uintptr_t size)
     gp->gcassistbytes -= (int64_t)size;
     if (gp->gcassistbytes >= 0)
         return;
+retry:;
     /* Take what the workers earned first. */
     int64_t debt = -gp->gcassistbytes;
     int64_t bg = atomic_load_explicit(&work.bgcredit, memory_order_relaxed);
@@ -1037,16 +1163,19 @@ void gc_assist_alloc(uintptr_t size)
         want = 64 << 10;   /* assist in batches worth the trip */
     int64_t t0 = gort_nanotime();
     int64_t done = drain(MODE_ASSIST, want);
-    struct gcwork *w = my_gcw();
-    w->scan_work = 0;
     atomic_fetch_add_explicit(&work.assist_ns, gort_nanotime() - t0, memory_order_relaxed);
-    if (done < want) {
-        /* Nothing to scan here: the debt is forgiven rather than parked
-         * on (the rest is in other Ps' buffers or in root jobs under way). */
-        gp->gcassistbytes = 0;
+    gp->gcassistbytes += ratio > 0 ? (int64_t)((double)done / ratio) : debt;
+    if (gp->gcassistbytes < 0) {
+        /* Nothing more to scan here (the rest is in other Ps' buffers, in
+         * root jobs under way, or done): wait for the workers to pay the
+         * rest, or for the end of the mark. */
         maybe_markdone();
-    } else {
-        gp->gcassistbytes += ratio > 0 ? (int64_t)((double)done / ratio) : debt;
+        if (assist_park(gp)) {
+            if (gp->gcassistbytes < 0 && atomic_load_explicit(&work.blacken, memory_order_acquire) &&
+                gp->gcassistcycle == atomic_load_explicit(&work.cycle, memory_order_relaxed))
+                goto retry;
+            return;
+        }
     }
     safepoint_poll();
 }
@@ -1282,8 +1411,15 @@ static void gc_kick(void)
 {
     if (!atomic_load_explicit(&goroutines_started, memory_order_acquire))
         return;
-    if (!atomic_exchange_explicit(&gc_kicked, true, memory_order_acq_rel))
+    if (!atomic_exchange_explicit(&gc_kicked, true, memory_order_acq_rel)) {
         semrelease(&gcctl_sema);
+        /* The controller is now next on this P: the allocating goroutine
+         * steps aside at its next safe point (its next allocation) instead
+         * of at the end of its time slice, while the heap keeps growing. */
+        g_t *gp = getg();
+        if (gp && gp != &gp->m->g0 && !gp->system)
+            atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
+    }
 }
 
 void gc_live_add(int64_t delta)
@@ -1468,8 +1604,12 @@ static void gc_cycle(bool forced)
     bool concurrent = debug.gcstoptheworld == 0;
     ensure_workers();
 
-    /* Sweep what the last cycle left, before the world stops. */
+    /* Sweep what the last cycle left, before the world stops.  The dead
+     * frames of that sweep hold the bases of the spans it swept, and the
+     * frames of the mark that follows on this stack (scanned if this
+     * goroutine scans itself) would keep them in their unwritten slots. */
     sweep_finish();
+    gc_scrub_stack();
     uint64_t heap0 = atomic_load_explicit(&heap_live, memory_order_relaxed);
     uint64_t goal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
     int64_t t0 = gort_nanotime();
@@ -1499,7 +1639,6 @@ static void gc_cycle(bool forced)
     int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_relaxed);
     for (int32_t i = 0; i < GORT_MAX_PROCS && allp[i]; i++) {
         allp[i]->gcw.bytes_marked = 0;
-        allp[i]->gcw.scan_work = 0;
         atomic_store_explicit(&allp[i]->gcfractime, 0, memory_order_relaxed);
     }
     /* Workers: 25 % of the Ps, as whole dedicated Ps when that is close,
@@ -1597,6 +1736,7 @@ static void gc_cycle(bool forced)
     int64_t stacks = atomic_load_explicit(&work.stack_bytes_a, memory_order_relaxed);
     int64_t globals = atomic_load_explicit(&work.global_bytes_a, memory_order_relaxed);
     start_the_world();
+    assist_wake_all();
     if (debug.gcstoptheworld >= 2)
         sweep_finish();
     bgsweep_wake();

@@ -51,6 +51,7 @@ typedef enum waitreason {
     WR_GC_SWEEP_WAIT,
     WR_GC_SCAVENGE_WAIT,
     WR_WAIT_FOR_GC_CYCLE,
+    WR_GC_ASSIST_WAIT,
     WR_COUNT
 } waitreason;
 
@@ -171,7 +172,6 @@ struct workbuf;
 struct gcwork {
     struct workbuf *w1, *w2;
     int64_t bytes_marked;         /* bytes of objects this P greyed or allocated black */
-    int64_t scan_work;            /* bytes scanned, not yet credited to assists */
 };
 
 /* A processor: the right to run Go code, with a local run queue. */

@@ -45,6 +45,7 @@ static const char *const waitreasons[WR_COUNT] = {
     [WR_GC_SWEEP_WAIT] = "GC sweep wait",
     [WR_GC_SCAVENGE_WAIT] = "GC scavenge wait",
     [WR_WAIT_FOR_GC_CYCLE] = "wait for GC cycle",
+    [WR_GC_ASSIST_WAIT] = "GC assist wait",
 };
 
 const char *waitreason_string(int reason)
