@@ -43,16 +43,16 @@ mutex contended by 2                | chan mutex_contended 10000000   | ns_per_o
 8 B noscan alloc (GC off)           | alloc noscan8 10000000          | ns_per_op       | ns/alloc    | 1.0
 4 KiB alloc (GC off)                | alloc alloc4k 100000            | ns_per_op       | ns/alloc    | 1.0
 binary-trees depth 18 wall time     | gc binarytrees 18               | ms              | ms          | 1.0
-binary-trees depth 18 peak RSS      | gc binarytrees 18               | peak_rss_mib    | MiB         | 2.0
+binary-trees depth 18 peak RSS      | gc binarytrees 18               | peak_rss_mib    | MiB         | 1.3
 16 B pointerful alloc (GC on)       | gc alloc16_gc 20000000          | ns_per_op       | ns/alloc    | 1.0
 16 B alloc (GC on): collections     | gc alloc16_gc 20000000          | num_gc          | GCs         | -
 64 B pointerful alloc (GC on)       | gc alloc64_gc 10000000          | ns_per_op       | ns/alloc    | 1.0
 64 B alloc (GC on): collections     | gc alloc64_gc 10000000          | num_gc          | GCs         | -
-GC pause p50, 600 MB live, churn    | gc pause 10                     | pause_p50_us    | us          | 2.0
-GC pause max, 600 MB live, churn    | gc pause 10                     | pause_max_us    | us          | 2.0
+GC pause p50, 600 MB live, churn    | gc pause 10                     | pause_p50_us    | us          | 1.0
+GC pause max, 600 MB live, churn    | gc pause 10                     | pause_max_us    | us          | 1.0
 FreeOSMemory after 1 GiB burst      | gc freeosmemory 1024            | ms              | ms          | 1.0
 RSS before FreeOSMemory (1 GiB)     | gc freeosmemory 1024            | rss_before_mib  | MiB         | -
-RSS after FreeOSMemory (1 GiB)      | gc freeosmemory 1024            | rss_after_mib   | MiB         | 2.0
+RSS after FreeOSMemory (1 GiB)      | gc freeosmemory 1024            | rss_after_mib   | MiB         | 1.1
 GC CPU per MB live, 100 MB heap     | gc markcost 100                 | cpu_us_per_mb   | us/MB       | 1.0
 GC CPU per MB live, 1000 MB heap    | gc markcost 1000                | cpu_us_per_mb   | us/MB       | 1.0
 EOF
