@@ -1407,19 +1407,28 @@ uint64_t gc_limit_retained(void)
     return atomic_load_explicit(&pacer.limit_retained, memory_order_relaxed);
 }
 
+static _Atomic int64_t gc_kick_ns;   /* when the controller was last woken */
+
 static void gc_kick(void)
 {
     if (!atomic_load_explicit(&goroutines_started, memory_order_acquire))
         return;
     if (!atomic_exchange_explicit(&gc_kicked, true, memory_order_acq_rel)) {
+        atomic_store_explicit(&gc_kick_ns, gort_nanotime(), memory_order_relaxed);
         semrelease(&gcctl_sema);
-        /* The controller is now next on this P: the allocating goroutine
-         * steps aside at its next safe point (its next allocation) instead
-         * of at the end of its time slice, while the heap keeps growing. */
-        g_t *gp = getg();
-        if (gp && gp != &gp->m->g0 && !gp->system)
-            atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
+        return;
     }
+    /* Woken and still not started: the controller sits in a run queue
+     * behind goroutines that run out their time slices while the heap
+     * grows.  After a millisecond the allocating goroutine steps aside at
+     * its next safe point.  Not at once: an idle P usually takes the
+     * controller within microseconds, and a goroutine that stepped aside
+     * would move to a thread woken for it, which the stop of the world
+     * right after then waits for. */
+    g_t *gp = getg();
+    if (gp && gp != &gp->m->g0 && !gp->system &&
+        gort_nanotime() - atomic_load_explicit(&gc_kick_ns, memory_order_relaxed) > GORT_MS)
+        atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
 }
 
 void gc_live_add(int64_t delta)
