@@ -830,6 +830,30 @@ static struct {
     _Atomic uint32_t n;
 } assistq;
 
+/* Ready the goroutines of a list linked through schedlink. */
+static void ready_list(g_t *gp)
+{
+    while (gp) {
+        g_t *next = gp->schedlink;
+        gp->schedlink = NULL;
+        goready(gp);
+        gp = next;
+    }
+}
+
+/* Pay as much of gp's debt as the workers' bank holds.  True if the debt
+ * is paid. */
+static bool take_bgcredit(g_t *gp)
+{
+    int64_t bg = atomic_load_explicit(&work.bgcredit, memory_order_relaxed);
+    if (bg > 0) {
+        int64_t take = bg < -gp->gcassistbytes ? bg : -gp->gcassistbytes;
+        atomic_fetch_sub_explicit(&work.bgcredit, take, memory_order_relaxed);
+        gp->gcassistbytes += take;
+    }
+    return gp->gcassistbytes >= 0;
+}
+
 /* scanwork bytes scanned by a worker: pay the parked assists' debts in
  * order, wake the ones paid in full, and bank the rest. */
 static void flush_bgcredit(int64_t scanwork)
@@ -862,13 +886,7 @@ static void flush_bgcredit(int64_t scanwork)
     if (credit > 0)
         atomic_fetch_add_explicit(&work.bgcredit, credit, memory_order_relaxed);
     rtlock_unlock(&assistq.lock);
-    /* Readied outside the lock, which is then a leaf. */
-    while (paid) {
-        g_t *next = paid->schedlink;
-        paid->schedlink = NULL;
-        goready(paid);
-        paid = next;
-    }
+    ready_list(paid);   /* outside the lock, which is then a leaf */
 }
 
 /* The mark is over (work.blacken is false): every parked assist goes on. */
@@ -879,12 +897,7 @@ static void assist_wake_all(void)
     assistq.head = assistq.tail = NULL;
     atomic_store_explicit(&assistq.n, 0, memory_order_relaxed);
     rtlock_unlock(&assistq.lock);
-    while (gp) {
-        g_t *next = gp->schedlink;
-        gp->schedlink = NULL;
-        goready(gp);
-        gp = next;
-    }
+    ready_list(gp);
 }
 
 static bool assist_park_unlock(g_t *gp, void *arg)
@@ -904,15 +917,9 @@ static bool assist_park(g_t *gp)
         rtlock_unlock(&assistq.lock);
         return false;
     }
-    int64_t bg = atomic_load_explicit(&work.bgcredit, memory_order_relaxed);
-    if (bg > 0) {
-        int64_t take = bg < -gp->gcassistbytes ? bg : -gp->gcassistbytes;
-        atomic_fetch_sub_explicit(&work.bgcredit, take, memory_order_relaxed);
-        gp->gcassistbytes += take;
-        if (gp->gcassistbytes >= 0) {
-            rtlock_unlock(&assistq.lock);
-            return false;
-        }
+    if (take_bgcredit(gp)) {
+        rtlock_unlock(&assistq.lock);
+        return false;
     }
     gp->schedlink = NULL;
     if (assistq.tail)
@@ -1147,16 +1154,9 @@ void gc_assist_alloc(uintptr_t size)
         return;
 retry:;
     /* Take what the workers earned first. */
-    int64_t debt = -gp->gcassistbytes;
-    int64_t bg = atomic_load_explicit(&work.bgcredit, memory_order_relaxed);
-    if (bg > 0) {
-        int64_t take = bg < debt ? bg : debt;
-        atomic_fetch_sub_explicit(&work.bgcredit, take, memory_order_relaxed);
-        gp->gcassistbytes += take;
-        debt -= take;
-    }
-    if (debt <= 0 || !atomic_load_explicit(&work.blacken, memory_order_relaxed))
+    if (take_bgcredit(gp) || !atomic_load_explicit(&work.blacken, memory_order_relaxed))
         return;
+    int64_t debt = -gp->gcassistbytes;
     double ratio = atomic_load_explicit(&work.assist_ratio, memory_order_relaxed);
     int64_t want = (int64_t)((double)debt * ratio);
     if (want < 64 << 10)
