@@ -621,7 +621,9 @@ static void scan_gextra(struct gcwork *w, g_t *gp)
 
 /* Scan the calling goroutine's own stack from here up: its callee-saved
  * registers are spilled into a jmp_buf first.  noinline: the jmp_buf must
- * be in a frame below the sp scanned from. */
+ * be in a frame below the sp scanned from.  Inside gort_gc the scan starts
+ * at gcentrysp, where the caller's registers are, and these registers
+ * (the collector's) are not scanned. */
 __attribute__((noinline)) NO_SANITIZE static int64_t scan_self(struct gcwork *w, g_t *gp)
 {
     jmp_buf regs;
@@ -629,11 +631,16 @@ __attribute__((noinline)) NO_SANITIZE static int64_t scan_self(struct gcwork *w,
     /* The jmp_buf itself is scanned too: under ASan it may live in a
      * "fake stack" frame off the goroutine's stack. */
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t rlo = (uintptr_t)&regs, rhi = (uintptr_t)(&regs + 1);
+    if (gp->gcentrysp > sp) {
+        sp = gp->gcentrysp;
+        rlo = rhi;
+    }
     if (w) {
-        scan_range_w(w, (uintptr_t)&regs, (uintptr_t)(&regs + 1));
+        scan_range_w(w, rlo, rhi);
         scan_range_w(w, sp, gp->stack.hi);
     } else {
-        checkmark_scan_range((uintptr_t)&regs, (uintptr_t)(&regs + 1), false);
+        checkmark_scan_range(rlo, rhi, false);
         checkmark_scan_range(sp, gp->stack.hi, false);
     }
     __asm__ volatile("" : : "r"(&regs) : "memory");
@@ -683,6 +690,8 @@ NO_SANITIZE static bool scan_goroutine(struct gcwork *w, g_t *gp)
              * sp a few instructions after its status. */
             while ((lo = (uintptr_t)__atomic_load_n(&gp->ctx_sp, __ATOMIC_ACQUIRE)) == 0)
                 procyield(1);
+            if (gp->gcentrysp > lo)
+                lo = gp->gcentrysp;
         }
         if (lo >= gp->stack.lo && lo < gp->stack.hi) {
             scan_range_w(w, lo, gp->stack.hi);
@@ -695,13 +704,6 @@ NO_SANITIZE static bool scan_goroutine(struct gcwork *w, g_t *gp)
 }
 
 static uint32_t nstackjobs;
-
-__attribute__((noinline)) void gc_scrub_stack(void)
-{
-    char buf[16 << 10];
-    memset(buf, 0, sizeof buf);
-    __asm__ volatile("" : : "r"(buf) : "memory");
-}
 
 void gc_selfscan(g_t *gp)
 {
@@ -1309,6 +1311,8 @@ NO_SANITIZE static void checkmark(void)
             scan_self(NULL, gp);
         } else {
             uintptr_t lo = st == G_SYSCALL ? gp->syscallsp : (uintptr_t)gp->ctx_sp;
+            if (st != G_SYSCALL && gp->gcentrysp > lo)
+                lo = gp->gcentrysp;
             if (st == G_SYSCALL)
                 for (int r = 0; r < 6; r++)
                     checkmark_shade(gp->syscallregs[r], 0, false);
@@ -1613,12 +1617,10 @@ static void gc_cycle(bool forced)
     bool concurrent = debug.gcstoptheworld == 0;
     ensure_workers();
 
-    /* Sweep what the last cycle left, before the world stops.  The dead
-     * frames of that sweep hold the bases of the spans it swept, and the
-     * frames of the mark that follows on this stack (scanned if this
-     * goroutine scans itself) would keep them in their unwritten slots. */
+    /* Sweep what the last cycle left, before the world stops.  The
+     * collector's frames are never scanned: it runs on a runtime goroutine
+     * or below a user goroutine's gcentrysp. */
     sweep_finish();
-    gc_scrub_stack();
     uint64_t heap0 = atomic_load_explicit(&heap_live, memory_order_relaxed);
     uint64_t goal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
     int64_t t0 = gort_nanotime();
@@ -1680,10 +1682,6 @@ static void gc_cycle(bool forced)
             drain(MODE_DEDICATED, 0);
             if (!work_available(my_p()))
                 maybe_markdone();
-            /* The dead frames of the sweep and the drain above hold span
-             * bases and object addresses: not in this stack when it is
-             * scanned parked. */
-            gc_scrub_stack();
             semacquire(&work.markdone_sema, WR_WAIT_FOR_GC_CYCLE);
             stop_the_world("GC (mark termination)");
             atomic_store_explicit(&work.blacken, false, memory_order_relaxed);
@@ -1861,12 +1859,22 @@ static void gc_forced(void *arg)
     sweep_finish();
 }
 
-void gort_gc(void)
+/* gort_gc (arch/amd64.S) lands here with its caller's callee-saved
+ * registers pushed at regs and no frame of its own.  A goroutine that
+ * collects for itself has its stack scanned from regs up, not from the
+ * collector's frames below: a conservative scan of those, parked or
+ * scanning itself, would keep the spans its sweep just went over. */
+void gc_user_entry(void *arg, uintptr_t *regs)
 {
+    (void)arg;
     mallocinit();
     g_t *gp = getg();
     if (gp && gp != &gp->m->g0) {
+        uintptr_t outer = gp->gcentrysp;
+        if (!outer)
+            gp->gcentrysp = (uintptr_t)regs;
         gc_forced(NULL);
+        gp->gcentrysp = outer;
         return;
     }
     /* A thread that is not a goroutine: a runtime goroutine collects. */

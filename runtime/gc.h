@@ -40,11 +40,9 @@ void gc_p_idle(struct p *pp);
  * its own stack (gcscanreq): scan it now. */
 void gc_selfscan(struct g *gp);
 
-/* Zero the 16 KiB of stack below the caller.  A goroutine whose stack
- * the collector scans calls it before it parks, where dead frames of its
- * own work (sweeping, marking, finalizers) hold heap addresses that would
- * keep garbage alive (stacks are scanned conservatively). */
-void gc_scrub_stack(void);
+/* gort_gc's body, called by it (arch/amd64.S) with the caller's
+ * callee-saved registers pushed at regs. */
+void gc_user_entry(void *arg, uintptr_t *regs);
 
 /* Pools (pool.c).  The collector calls pool_gc_cleanup_stw with the world
  * stopped at the start of every cycle (primaries become victims, old

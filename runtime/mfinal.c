@@ -170,31 +170,33 @@ __attribute__((noinline)) static bool run_one(void)
     void *obj = (void *)q->obj;
     void (*fn)(void *) = q->fn;
     free(q);
-    /* Out of the queue (a root) into this stack, maybe scanned. */
+    /* Out of the queue (a root) into this stack, which is a root while a
+     * finalizer runs: the finalizer is user code. */
+    g_t *gp = getg();
+    gp->sysscan = true;
     if (gc_marking())
         gc_shade((uintptr_t)obj);
     fn(obj);
+    gp->sysscan = false;
     return true;
 }
 
+/* Between finalizers the goroutine's stack is not scanned: its dead
+ * frames and unwritten slots hold the objects it finalized. */
 static void finalizer_goroutine(void *unused)
 {
     (void)unused;
     for (;;) {
         if (run_one())
             continue;
-        gc_scrub_stack();   /* the finalizers' dead frames hold their objects */
         semacquire(&fin_sema, WR_FINALIZER_WAIT);
     }
 }
 
 void fin_start(void)
 {
-    g_t *gp = NULL;
-    int err = newproc(finalizer_goroutine, NULL, 0, "runtime/finalizer", true, NULL, &gp);
+    int err = newproc(finalizer_goroutine, NULL, 0, "runtime/finalizer", true, NULL, NULL);
     if (err)
         rt_throw("cannot start the finalizer goroutine: error %d", err);
-    /* A runtime goroutine, but its stack holds the object being finalized. */
-    gp->sysscan = true;
     atomic_store_explicit(&fin_started, true, memory_order_release);
 }

@@ -106,9 +106,15 @@ typedef struct g {
      * gort_syscall_enter, for the collector. */
     uintptr_t syscallsp;
     uintptr_t syscallregs[6];
+    /* Inside gort_gc: where the caller's callee-saved registers were
+     * pushed (rt_call_regs_spilled), 0 otherwise.  Below it are only the
+     * collector's own frames, full of stale object and span addresses, so
+     * scans of this stack start there instead of at its sp. */
+    uintptr_t gcentrysp;
     /* The collector (gc.c): allocation credit (negative: debt) for the
-     * cycle gcassistcycle; a runtime goroutine whose stack is still a
-     * root (the finalizer goroutine). */
+     * cycle gcassistcycle; a runtime goroutine whose stack is a root for
+     * now (the finalizer goroutine while it runs a finalizer; the G
+     * writes it, scanners read it with the G stopped or on the G). */
     int64_t gcassistbytes;
     uint32_t gcassistcycle;
     _Atomic uint32_t gcscangen;   /* cycle whose scan of its stack is done */

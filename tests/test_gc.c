@@ -72,17 +72,19 @@
  * 1000-node ring included: a ring is all or nothing anyway, since one
  * stale pointer to any node would keep all 1000.
  *
- * A runtime issue this suite found, watched for: stacks are scanned
- * conservatively, and a dead frame of sweeping code can keep the base of a
- * span it swept in an unwritten slot that a later park leaves in place;
- * the object that starts that span is then kept.  The runtime's own
- * goroutines are no longer scanned, and the collecting and finalizer
- * goroutines scrub their stacks before they park, but a user goroutine
- * that sweeps while it allocates can still do this.  A failing "freed"
- * check whose survivors all start a page says so.  The ring test keeps
- * page-aligned nodes out of the ring: one such word would keep all 1000
- * nodes and turn the exact counts into a misleading "cycles are not
- * collected".
+ * What this suite found in the runtime: stacks are scanned conservatively,
+ * and the runtime's own frames and registers hold the bases of the spans
+ * it swept.  A collecting goroutine scanned its registers of the moment
+ * (the collector's) and its collector frames, and kept objects that start
+ * a page; its stack is now scanned from where gort_gc spilled its caller's
+ * registers (the second test checks this with 32 KiB of stack set to dead
+ * objects' addresses).  The runtime's own goroutines are not scanned, the
+ * finalizer goroutine only while it runs a finalizer.  A user goroutine
+ * that sweeps while it allocates can still leave such a word in its dead
+ * frames, which is why the tests scrub.  A failing "freed" check whose
+ * survivors all start a page says so.  The ring test keeps page-aligned
+ * nodes out of the ring: one such word would keep all 1000 nodes and turn
+ * the exact counts into a misleading "cycles are not collected".
  *
  * Every test body runs on the main goroutine; see testutil.h for the rules
  * the tests follow.  The sizes are small, so nothing is scaled for the
@@ -204,8 +206,8 @@ NOINLINE static int count_live(const uintptr_t *h, int n, bool *all_aligned)
  * A "freed" check, right after the SCRUB_AND_GC that must have freed the n
  * objects of the hidden array h: how many are still allocated.  Strict:
  * every survivor counts.  When every survivor starts a page, the failure
- * may be the runtime issue described at the top of the file (a stale span
- * base on the parked background sweeper's stack), and the test says so.
+ * is likely a stale span base in a scanned frame or register (see the top
+ * of the file), and the test says so.
  */
 #define STILL_LIVE(h, n)                                                      \
     ({                                                                        \
@@ -213,9 +215,9 @@ NOINLINE static int count_live(const uintptr_t *h, int n, bool *all_aligned)
         int c_ = count_live((h), (n), &al_);                                  \
         if (c_ > 0 && al_)                                                    \
             print_message("%d object(s) that should be garbage survived, "    \
-                          "all page-aligned: see the runtime issue at the "   \
-                          "top of test_gc.c (a stale span base on the "       \
-                          "background sweeper's stack)\n", c_);               \
+                          "all page-aligned: a stale span base in a scanned " \
+                          "frame or register? (see the top of test_gc.c)\n", \
+                          c_);                                                \
         c_;                                                                   \
     })
 
@@ -306,6 +308,36 @@ static void test_objects_reachable_only_from_the_collecting_goroutines_locals_su
     int still = STILL_LIVE(own_h, OWN_N);
     assert_int_equal(bad, 0);
     assert_int_equal(still, 0);
+}
+
+/* The collector's own frames below gort_gc are not roots.  Every word of
+ * 32 KiB of stack below the test body is set to the address of a dead
+ * object (a large one, which starts a page, and a small one), and gort_gc
+ * is called with no scrub: the frames it runs in then have unwritten
+ * slots that hold those addresses, as they would hold the bases of the
+ * spans a sweep went over. */
+#define POISON_WORDS 4096
+static uintptr_t poison_h[2];
+
+NOINLINE static void poison_stack_below(uintptr_t h)
+{
+    volatile uintptr_t buf[POISON_WORDS];
+    for (size_t i = 0; i < POISON_WORDS; i++)
+        buf[i] = (uintptr_t)unhide(h) + (i & 1) * 8;   /* the base, and inside */
+    __asm__ volatile("" : : "r"(buf) : "memory");
+}
+
+static void test_the_collectors_own_frames_below_gort_gc_keep_nothing(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        poison_h[0] = fresh(100 * KIB, false, tag_of(9, 0));
+        poison_h[1] = fresh(48, false, tag_of(9, 1));
+        poison_stack_below(poison_h[i]);
+        gort_gc();
+        int still = STILL_LIVE(poison_h, 2);
+        assert_int_equal(still, 0);
+    }
 }
 
 /* (b) Goroutines parked in a channel receive and in gort_sleep, each with
@@ -1598,6 +1630,7 @@ static void run_all(void *arg)
 {
     const struct CMUnitTest tests[] = {
         T(test_objects_reachable_only_from_the_collecting_goroutines_locals_survive),
+        T(test_the_collectors_own_frames_below_gort_gc_keep_nothing),
         T(test_objects_reachable_only_from_parked_goroutines_locals_survive),
         T(test_a_pointer_held_only_in_a_register_by_a_spinning_goroutine_keeps_its_object),
         T(test_interior_pointers_keep_their_object_and_one_past_the_end_does_not),

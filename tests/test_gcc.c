@@ -760,16 +760,8 @@ static void test_a_finalizer_that_stores_its_object_resurrects_it_and_what_it_re
     assert_true(ran);
     assert_true(intact);
     assert_int_equal(runs, 1);
-#if !GORT_ASAN
-    /* Under ASan the finalizer's larger frames leave stale copies of the
-     * object deeper than the finalizer goroutine's scrub reaches, and the
-     * conservative stack scan keeps it (known; see the collector's notes). */
     assert_true(parent_freed);
     assert_true(child_freed);
-#else
-    (void)parent_freed;
-    (void)child_freed;
-#endif
     assert_int_equal(runs_after_drop, 1);
 }
 

@@ -137,4 +137,64 @@ gort_syscall_enter:
         .cfi_endproc
         .size   gort_syscall_enter, .-gort_syscall_enter
 
+/*
+ * void rt_call_regs_spilled(void (*fn)(void *arg, uintptr_t *regs), void *arg)
+ *
+ * Calls fn(arg, regs) with the caller's callee-saved registers pushed, as
+ * the caller left them, at regs[0..5] (r15 r14 r13 r12 rbx rbp), the
+ * return address at regs[6] and the caller's frames above.  Everything the
+ * caller's side of the stack can hold a reference in is at regs or above:
+ * the collector may scan a goroutine in fn's runtime frames from there.
+ */
+        .globl  rt_call_regs_spilled
+        .hidden rt_call_regs_spilled
+        .type   rt_call_regs_spilled, @function
+        .p2align 4
+rt_call_regs_spilled:
+        .cfi_startproc
+        pushq   %rbp
+        .cfi_def_cfa_offset 16
+        .cfi_offset rbp, -16
+        movq    %rsp, %rbp
+        .cfi_def_cfa_register rbp
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        movq    %rdi, %rax
+        movq    %rsi, %rdi
+        movq    %rsp, %rsi
+        subq    $8, %rsp
+        call    *%rax
+        addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        .cfi_def_cfa rsp, 8
+        ret
+        .cfi_endproc
+        .size   rt_call_regs_spilled, .-rt_call_regs_spilled
+
+/*
+ * void gort_gc(void)
+ *
+ * No frame of its own: it passes its caller's registers, spilled, to
+ * gc_user_entry (gc.c), so that the collecting goroutine's stack is
+ * scanned from exactly its caller's side.
+ */
+        .globl  gort_gc
+        .type   gort_gc, @function
+        .p2align 4
+gort_gc:
+        .cfi_startproc
+        leaq    gc_user_entry(%rip), %rdi
+        xorl    %esi, %esi
+        jmp     rt_call_regs_spilled
+        .cfi_endproc
+        .size   gort_gc, .-gort_gc
+
         .section .note.GNU-stack,"",@progbits
