@@ -456,10 +456,12 @@ static bool arena_add(uintptr_t base, uintptr_t n)
     return true;
 }
 
+#define FAKE_PTR_MASK (((uintptr_t)1 << 32) - 1)
+
 /* Add at least npages pages to the free heap.  mheap.lock held. */
 static bool heap_grow(uintptr_t npages)
 {
-    uintptr_t need = npages * PAGE_SIZE;
+    uintptr_t need = npages * PAGE_SIZE, fresh = 0;
     if (need / PAGE_SIZE != npages)
         return false;
     if (mheap_.curend - mheap_.cur < need) {
@@ -491,14 +493,30 @@ static bool heap_grow(uintptr_t npages)
                 atomic_fetch_add_explicit(&heapstats.heap_released, left * PAGE_SIZE, memory_order_relaxed);
                 free_insert(s, 0);
             }
-            mheap_.cur = base;
+            mheap_.cur = fresh = base;
             mheap_.curend = base + n;
         }
     }
-    /* A megabyte at a time, so that small programs stay small. */
+    /* Two kinds of word that are not pointers point at the first page of
+     * a region: a pointer one past the end of the mapping below a new
+     * reservation (the end of some allocator's chunk, in its globals),
+     * and a word whose high half is a heap address's and whose low half a
+     * small integer (a 32-bit store over a stale pointer), which points
+     * into the first page of a 4 GiB-aligned region, such as the heap's
+     * start at 0xc000000000.  The conservative scan would keep whatever
+     * lies there through such words: no span ever starts there.  (The page
+     * stays reserved address space, never touched.) */
+    if ((mheap_.cur == fresh || (mheap_.cur & FAKE_PTR_MASK) == 0) &&
+        mheap_.curend - mheap_.cur >= need + PAGE_SIZE)
+        mheap_.cur += PAGE_SIZE;
+    /* A megabyte at a time, so that small programs stay small; and up to
+     * the next such page when what is needed fits before it. */
     uintptr_t grow = need < ((uintptr_t)1 << 20) ? (uintptr_t)1 << 20 : need;
     if (grow > mheap_.curend - mheap_.cur)
         grow = mheap_.curend - mheap_.cur;
+    uintptr_t boundary = (mheap_.cur | FAKE_PTR_MASK) + 1;
+    if (mheap_.cur + grow > boundary && boundary - mheap_.cur >= need)
+        grow = boundary - mheap_.cur;
     mspan *s = span_new();
     if (!s)
         return false;
