@@ -80,3 +80,10 @@ void debugvars_init(void)
         atomic_store(&schedtrace_ms, debug.schedtrace);
     atomic_store(&scheddetail, debug.scheddetail != 0);
 }
+
+int gort_set_gctrace(int level)
+{
+    if (level < 0)
+        return -EINVAL;
+    return __atomic_exchange_n(&debug.gctrace, level, __ATOMIC_RELAXED);
+}

@@ -19,6 +19,14 @@ struct debugvars {
 
 extern struct debugvars debug;
 
+/* gctrace is the one setting that changes at run time (gort_set_gctrace):
+ * read it with this.  Relaxed: a trace line more or less around the
+ * switch does not matter. */
+static inline int32_t gctrace_on(void)
+{
+    return __atomic_load_n(&debug.gctrace, __ATOMIC_RELAXED);
+}
+
 void debugvars_init(void);
 /* Parse a GODEBUG string into debug; warnings go to stderr. */
 void debugvars_parse(const char *s);

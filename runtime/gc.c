@@ -1498,6 +1498,12 @@ int gort_set_gc_percent(int percent)
     return old;
 }
 
+int gort_gc_percent(void)
+{
+    pthread_once(&pacer_once, pacer_env);
+    return atomic_load_explicit(&pacer.percent, memory_order_relaxed);
+}
+
 int64_t gort_set_memory_limit(int64_t bytes)
 {
     pthread_once(&pacer_once, pacer_env);
@@ -1773,14 +1779,14 @@ static void gc_cycle(bool forced)
     rtlock_unlock(&pacer.lock);
     (void)nextgoal;
 
-    if (debug.gctrace) {
+    if (gctrace_on()) {
         char a[16], b[16], c[16], d[16], e[16], f[16], g[16], h[16];
         int64_t up = gort_nanotime() - start_ns;
         int utilpct = 0;
         if (up > 0)
             utilpct = (int)(100.0 * (double)totalcpu / ((double)up * procs));
         uint64_t goalmb = goal == UINT64_MAX ? heap1 >> 20 : goal >> 20;
-        rt_printf("gc %u @%lld.%03llds %d%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
+        rt_tracef("gc %u @%lld.%03llds %d%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
                   "%llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB globals, %d P%s\n",
                   n + 1, (long long)(t0 - start_ns) / GORT_S, (long long)((t0 - start_ns) % GORT_S) / GORT_MS,
                   utilpct, fmt_ms(a, sizeof a, (uint64_t)(t1 - t0)), fmt_ms(b, sizeof b, (uint64_t)(t2 - t1)),
@@ -1808,8 +1814,8 @@ static void gc_controller(void *unused)
     for (;;) {
         semacquire(&gcctl_sema, WR_FORCEGC_IDLE);
         if (atomic_exchange_explicit(&forcegc_pending, false, memory_order_acq_rel)) {
-            if (debug.gctrace)
-                rt_printf("GC forced\n");
+            if (gctrace_on())
+                rt_tracef("GC forced\n");
         } else if (atomic_load_explicit(&heap_live, memory_order_relaxed) <
                    atomic_load_explicit(&pacer.trigger, memory_order_relaxed)) {
             /* A forced cycle ran in between. */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gort/gort.h"
 #include "lock.h"
 #include "traceback.h"
 
@@ -38,6 +39,39 @@ void rt_printf(const char *fmt, ...)
     if (n < 0)
         return;
     rt_write(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+/* The trace writer: ctx is stored before fn (release) and read after it
+ * (acquire), so a reader that sees fn sees its ctx.  Replacing a writer
+ * while trace lines are being written is the caller's business. */
+static _Atomic(gort_write_fn) trace_fn;
+static void *_Atomic trace_ctx;
+
+void gort_set_trace_writer(gort_write_fn fn, void *ctx)
+{
+    atomic_store_explicit(&trace_ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&trace_fn, fn, memory_order_release);
+}
+
+void rt_trace_write(const char *s, size_t n)
+{
+    gort_write_fn fn = atomic_load_explicit(&trace_fn, memory_order_acquire);
+    if (fn)
+        fn(atomic_load_explicit(&trace_ctx, memory_order_relaxed), s, n);
+    else
+        rt_write(s, n);
+}
+
+void rt_tracef(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    rt_trace_write(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
 static _Noreturn void die(bool dump, const char *fmt, va_list ap)

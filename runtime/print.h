@@ -14,6 +14,11 @@
 void rt_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rt_write(const char *s, size_t n);
 
+/* Trace lines (gctrace, scvg, schedtrace): to the writer installed with
+ * gort_set_trace_writer, else to stderr.  s holds whole lines. */
+void rt_trace_write(const char *s, size_t n);
+void rt_tracef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /*
  * A runtime invariant was violated or the program cannot go on: print
  * "fatal error: <msg>", a goroutine dump, and exit with status 2.  If

@@ -119,14 +119,14 @@ void scavenger_wake(void)
 /* The scvg trace lines (gctrace=1), in the seeds' format. */
 static void scvg_trace(int64_t n, uint64_t released)
 {
-    if (!debug.gctrace)
+    if (!gctrace_on())
         return;
     uint64_t sys = atomic_load_explicit(&heapstats.heap_sys, memory_order_relaxed);
     uint64_t inuse = atomic_load_explicit(&heapstats.heap_inuse, memory_order_relaxed);
     uint64_t rel = atomic_load_explicit(&heapstats.heap_released, memory_order_relaxed);
     if (released)
-        rt_printf("scvg%lld: %llu MB released\n", (long long)n, (unsigned long long)(released >> 20));
-    rt_printf("scvg%lld: inuse: %llu, idle: %llu, sys: %llu, released: %llu, consumed: %llu (MB)\n",
+        rt_tracef("scvg%lld: %llu MB released\n", (long long)n, (unsigned long long)(released >> 20));
+    rt_tracef("scvg%lld: inuse: %llu, idle: %llu, sys: %llu, released: %llu, consumed: %llu (MB)\n",
               (long long)n, (unsigned long long)(inuse >> 20), (unsigned long long)((sys - inuse) >> 20),
               (unsigned long long)(sys >> 20), (unsigned long long)(rel >> 20),
               (unsigned long long)((sys - rel) >> 20));

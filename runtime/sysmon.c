@@ -315,7 +315,7 @@ void schedtrace(bool detailed)
         rtlock_unlock(&allglock);
     }
     rtlock_unlock(&sched.lock);
-    rt_write(b.s, b.len);
+    rt_trace_write(b.s, b.len);
     if (b.s != b.small)
         free(b.s);
 }

@@ -1515,6 +1515,52 @@ static void test_gctrace_prints_gos_gc_line_for_every_forced_cycle(void **state)
     gt_proc_free(&r);
 }
 
+/* gctrace switched on at run time, with the lines going to a trace
+ * writer instead of stderr; switched off, nothing more arrives. */
+static struct {
+    pthread_mutex_t mu;
+    char text[8192];
+    size_t len;
+    int calls;
+} tw = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void trace_capture(void *ctx, const char *s, size_t n)
+{
+    pthread_mutex_lock(&tw.mu);
+    tw.calls += ctx == &tw;
+    if (tw.len + n < sizeof tw.text) {
+        memcpy(tw.text + tw.len, s, n);
+        tw.len += n;
+        tw.text[tw.len] = '\0';
+    }
+    pthread_mutex_unlock(&tw.mu);
+}
+
+static void test_gctrace_switched_on_at_run_time_goes_to_the_trace_writer(void **state)
+{
+    gort_set_trace_writer(trace_capture, &tw);
+    int old = gort_set_gctrace(1);
+    gort_gc();
+    assert_int_equal(gort_set_gctrace(0), 1);
+    pthread_mutex_lock(&tw.mu);
+    bool line = gt_matches(tw.text, "^gc [0-9]+ @[0-9.]+s [0-9]+%: .* ms clock, .* MB goal, .* P \\(forced\\)$");
+    int calls = tw.calls;
+    size_t len = tw.len;
+    pthread_mutex_unlock(&tw.mu);
+    gort_gc();
+    pthread_mutex_lock(&tw.mu);
+    size_t len_after = tw.len;
+    pthread_mutex_unlock(&tw.mu);
+    gort_set_trace_writer(NULL, NULL);
+    gort_set_gctrace(old);
+    if (!line)
+        print_message("captured: %s\n", tw.text);
+    assert_true(line);
+    assert_true(calls >= 1);
+    assert_int_equal(len_after, len);
+    assert_int_equal(gort_set_gctrace(-1), -EINVAL);
+}
+
 /* ---------------------------------------------------------------------
  * 13b. The write barrier under stress (helper program gcstress.c)
  *
@@ -1647,6 +1693,7 @@ static void run_all(void *arg)
         T(test_gort_gc_from_a_plain_thread_collects),
         T(test_memstats_count_every_forced_collection_and_its_pause),
         T(test_gctrace_prints_gos_gc_line_for_every_forced_cycle),
+        T(test_gctrace_switched_on_at_run_time_goes_to_the_trace_writer),
         /* Last: its hand cycles free every heap object the suite holds. */
         T(test_relinking_mutators_never_lose_a_reachable_object_over_200_checked_cycles),
         T(test_gccheckmark_catches_a_store_that_bypasses_the_barrier),

@@ -240,8 +240,23 @@ typedef void (*gort_write_fn)(void *ctx, const char *s, size_t n);
 GORT_API void gort_dump_goroutines(gort_write_fn write, void *ctx, const char *label);
 
 /* Turn schedtrace on (interval_ms > 0) or off (0), with or without detail.
- * Lines go to stderr.  Returns -EINVAL for a negative interval. */
+ * Lines go to the trace writer (stderr by default).  Returns -EINVAL for
+ * a negative interval. */
 GORT_API int gort_set_schedtrace(int interval_ms, bool detail);
+
+/* GODEBUG=gctrace at run time: 0 off, 1 on (a line per collection and
+ * per scavenger pass).  Returns the previous level, or -EINVAL for a
+ * negative one. */
+GORT_API int gort_set_gctrace(int level);
+
+/* Where trace lines go (gctrace, scvg and schedtrace lines): stderr by
+ * default.  With fn set, fn(ctx, s, n) receives them instead: s holds one
+ * or more whole lines, '\n'-terminated, not NUL-terminated.  fn runs on
+ * the runtime thread that traced (sysmon, the collector's goroutine), so
+ * it must be quick and must not block on the runtime (no channel
+ * operations, no gort_gc); taking a pthread mutex briefly is fine.  NULL
+ * restores stderr.  Install it once, before tracing starts. */
+GORT_API void gort_set_trace_writer(gort_write_fn fn, void *ctx);
 
 /* ---------------------------------------------------------------------
  * Types
@@ -423,6 +438,8 @@ GORT_API int gort_set_finalizer(void *obj, void (*fn)(void *obj));
  * collection (GOGC=off), except to stay under the memory limit.  Returns
  * the previous value (-1 for off).  Any thread. */
 GORT_API int gort_set_gc_percent(int percent);
+/* The current GOGC percentage (-1 for off).  Any thread. */
+GORT_API int gort_gc_percent(void);
 /* GOMEMLIMIT: a soft limit on the memory the runtime holds (heap, stacks,
  * metadata, minus pages released to the OS).  The collector runs earlier
  * and the scavenger releases memory to stay under it.  INT64_MAX: none.
