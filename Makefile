@@ -23,7 +23,7 @@ endif
 
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS   ?= -g
-ALLFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(VFLAGS) -fno-omit-frame-pointer -pthread -Iinclude -iquote runtime
+ALLFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(VFLAGS) -fno-omit-frame-pointer -pthread -Iinclude -iquote runtime -iquote proto
 LDLIBS   := -pthread -ldl
 CMOCKA   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
@@ -31,6 +31,15 @@ RT_C   := $(sort $(wildcard runtime/*.c))
 RT_S   := runtime/arch/amd64.S
 RT_OBJ := $(RT_C:%.c=$(B)/obj/%.o) $(RT_S:%.S=$(B)/obj/%.o)
 RT_PIC := $(RT_C:%.c=$(B)/pic/%.o) $(RT_S:%.S=$(B)/pic/%.o)
+
+# The control protocol (proto/) and the daemon (daemon/): libevent and
+# jansson, from their Debian -dev packages.
+EVENT_LIBS   := $(shell pkg-config --libs libevent_pthreads libevent 2>/dev/null || echo -levent_pthreads -levent)
+JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+PROTO_OBJ    := $(B)/obj/proto/proto.o
+DAEMON_C     := $(sort $(wildcard daemon/*.c))
+DAEMON_OBJ   := $(DAEMON_C:%.c=$(B)/obj/%.o)
+GORTD        := $(B)/gortd
 
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
@@ -43,10 +52,10 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 EX_SRC    := $(sort $(wildcard examples/*.c))
 EX_BIN    := $(EX_SRC:examples/%.c=$(B)/examples/%)
 
-.PHONY: all test test-asan test-ubsan test-tsan bench bench-compare clean deps install
+.PHONY: all test test-asan test-ubsan test-tsan bench bench-compare clean deps install fuzz run
 .DEFAULT_GOAL := all
 
-all: $(B)/libgort.a $(B)/libgort.so $(TEST_BIN) $(PROG_BIN) $(PLUGIN_SO) $(BENCH_BIN) $(EX_BIN)
+all: $(B)/libgort.a $(B)/libgort.so $(GORTD) $(TEST_BIN) $(PROG_BIN) $(PLUGIN_SO) $(BENCH_BIN) $(EX_BIN)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -67,11 +76,17 @@ $(B)/libgort.a: $(RT_OBJ)
 $(B)/libgort.so: $(RT_PIC)
 	$(CC) $(ALLFLAGS) -shared -Wl,-soname,libgort.so.0 -o $@ $^ $(LDLIBS)
 
+# gortd links the static runtime and exports its symbols to plugins.
+$(GORTD): $(DAEMON_OBJ) $(PROTO_OBJ) $(B)/libgort.a
+	$(CC) $(ALLFLAGS) -rdynamic -o $@ $(DAEMON_OBJ) $(PROTO_OBJ) $(B)/libgort.a $(EVENT_LIBS) $(JANSSON_LIBS) $(LDLIBS)
+
 # Test suites, helper programs, benchmarks and examples link the static
-# library so that tests may also reach internal hooks.
-$(B)/tests/%: tests/%.c $(B)/libgort.a
+# library so that tests may also reach internal hooks; the suites also get
+# the protocol module.  The daemon's suites need gortd built.
+$(B)/tests/%: tests/%.c $(B)/libgort.a $(PROTO_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(CMOCKA) $(LDLIBS) -lm
+	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(PROTO_OBJ) $(B)/libgort.a $(CMOCKA) $(JANSSON_LIBS) $(LDLIBS) -lm
+$(TEST_BIN): | $(GORTD)
 $(B)/tests/progs/%: tests/progs/%.c $(B)/libgort.a
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(LDLIBS)
@@ -92,6 +107,17 @@ $(B)/examples/%: examples/%.c $(B)/libgort.a
 
 test: all
 	@tests/run-suites.sh $(B)
+
+# The request parser under libFuzzer (clang): FUZZ_SECONDS of fuzzing from
+# the checked-in corpus.  Skipped with a message when clang is missing.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# Build everything and run gortd in the foreground with ./run/ as its home.
+run: all
+	@mkdir -p run
+	exec $(GORTD) --socket run/gortd.sock --state-dir run --config /dev/null
 
 test-asan:
 	@$(MAKE) --no-print-directory VARIANT=asan test

@@ -1,0 +1,104 @@
+/*
+ * gortd.h - what the daemon's files share: the configuration, the logger
+ * and the control server's entry points.
+ *
+ * Threads (SPEC §4): the main thread runs the libevent loop and holds no
+ * P, so it answers while every P is busy or the world is stopped; libgort
+ * runs its own threads; anything that can block on the runtime (a forced
+ * collection, FreeOSMemory, a GOMAXPROCS change) runs on a short-lived
+ * job thread and posts its answer back to the loop.
+ */
+#ifndef GORTD_H
+#define GORTD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define GORTD_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ */
+/* Configuration (config.c)                                             */
+
+/* Where a setting's value came from, weakest first (SPEC §4: flag > env >
+ * file > default). */
+enum cfg_src { CFG_DEFAULT, CFG_FILE, CFG_ENV, CFG_FLAG };
+
+#define CFG_MAX_PLUGIN_DIRS 16
+
+struct config {
+    char *config_path;            /* the file read; NULL: none */
+    char *socket_path;
+    char *state_dir;
+    char *plugin_dirs[CFG_MAX_PLUGIN_DIRS];
+    int nplugin_dirs;
+    bool plugin_dirs_flagged;     /* a --plugin-dir replaced the others */
+    char *read_group, *admin_group;   /* NULL: none */
+    gid_t read_gid, admin_gid;        /* valid when the name is set */
+    int max_clients;              /* 1..4096 */
+    int idle_timeout_s;           /* 0: no idle timeout */
+    int unload_timeout_ms;
+    /* Runtime knobs.  The environment (GOGC, GOMAXPROCS, GOMEMLIMIT) is
+     * read by libgort itself; these hold the value to apply when a flag
+     * or the file set it, and where it came from. */
+    int gogc;                     /* -1: off */
+    enum cfg_src gogc_src;
+    int gomaxprocs;
+    enum cfg_src gomaxprocs_src;
+    int64_t memory_limit;         /* INT64_MAX: none */
+    enum cfg_src memory_limit_src;
+    bool check_only;              /* --check-config */
+};
+
+/*
+ * Fill cfg from defaults, the config file, the environment and argv, in
+ * that order of strength.  On a bad flag, key or value prints one line
+ * naming it (and what is allowed) to stderr and returns the exit status to
+ * use (64 for usage, 78 for configuration); 0 on success; -1 when the
+ * caller should exit 0 (--help, --version).
+ */
+int config_load(struct config *cfg, int argc, char **argv);
+/* Re-read the file for SIGHUP: only the settings that can change while
+ * running (knobs, limits, groups).  Returns false, having logged why, if
+ * the file is bad; cfg is then unchanged. */
+bool config_reload(struct config *cfg);
+void config_free(struct config *cfg);
+/* Parse "512MiB", "2GiB", "1048576", "off": bytes (INT64_MAX for off). */
+bool config_parse_size(const char *s, int64_t *out);
+
+/* ------------------------------------------------------------------ */
+/* Logging (log.c)                                                      */
+
+/* syslog priorities, as journald reads them from a "<N>" prefix. */
+enum { LOG_P_ERR = 3, LOG_P_WARNING = 4, LOG_P_NOTICE = 5, LOG_P_INFO = 6, LOG_P_DEBUG = 7 };
+
+/* One line to stderr: "<N>" first when stderr is the journal
+ * (JOURNAL_STREAM), "gortd: " otherwise.  Thread-safe. */
+void logmsg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Raw text (trace lines, dumps) to stderr with the same prefix per line. */
+void log_lines(int prio, const char *s, size_t n);
+void log_init(void);
+
+/* ------------------------------------------------------------------ */
+/* systemd (notify.c)                                                   */
+
+/* sd_notify(3) without libsystemd: "READY=1", "STOPPING=1", "STATUS=...".
+ * A no-op when NOTIFY_SOCKET is unset. */
+void notify(const char *state);
+
+/* ------------------------------------------------------------------ */
+/* The control server (control.c)                                       */
+
+struct event_base;
+
+/* Bind and listen on cfg->socket_path (replacing a stale socket, refusing
+ * a live one), set up the trace fan-out and the signal handlers.  Returns
+ * false after logging why. */
+bool control_start(struct event_base *base, struct config *cfg);
+/* Apply cfg's runtime knobs that a flag or the file set. */
+void control_apply_knobs(const struct config *cfg);
+/* After the loop ends: close clients, wait for jobs, remove the socket. */
+void control_stop(void);
+
+#endif
