@@ -1218,6 +1218,9 @@ void control_stop(void)
     if (stuck)
         logmsg(LOG_P_WARNING, "a command was still running at exit");
 
+    /* No more trace lines: none to stderr behind the log's back either. */
+    gort_set_gctrace(0);
+    gort_set_schedtrace(0, false);
     pthread_mutex_lock(&srv.trace_mu);
     srv.trace_closed = true;
     pthread_mutex_unlock(&srv.trace_mu);
