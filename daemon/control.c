@@ -56,6 +56,7 @@
 
 #define SUB_BACKLOG_MAX (256 * 1024)   /* bytes queued to a subscriber before drops */
 #define SUB_BACKLOG_LOW (64 * 1024)    /* drained below this: send the dropped notice */
+#define ANSWER_BACKLOG_MAX (1024 * 1024) /* unread answers before the client's requests wait */
 #define TRACE_QUEUE_MAX 4096           /* lines from the runtime not yet handled */
 #define DUMP_MAX (768 * 1024)          /* goroutine dump text in one answer */
 #define CLOSE_FLUSH_S 5                /* a closing client gets this long to read */
@@ -74,6 +75,7 @@ struct client {
     pid_t pid;
     bool can_read, can_admin;
     bool closing;                 /* flushing its last lines, then closed */
+    bool throttled;               /* not reading: its unread answers are over the limit */
     int refs;                     /* the connection and each job in flight */
     struct {
         bool on;
@@ -245,6 +247,8 @@ static void flush_dropped(struct client *c)
     }
 }
 
+static void client_read_cb(struct bufferevent *bev, void *arg);
+
 static void client_write_cb(struct bufferevent *bev, void *arg)
 {
     struct client *c = arg;
@@ -254,6 +258,11 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
         return;
     }
     flush_dropped(c);
+    if (c->throttled && evbuffer_get_length(bufferevent_get_output(bev)) <= SUB_BACKLOG_LOW) {
+        c->throttled = false;
+        bufferevent_enable(bev, EV_READ);
+        client_read_cb(bev, c);   /* lines that waited in the input */
+    }
 }
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -391,9 +400,16 @@ static void publish(const char *kind, const struct client *by, json_t *detail)
         logmsg(LOG_P_NOTICE, "%s%s%s", kind, txt ? " " : "", txt ? txt : "");
     free(txt);
     json_decref(detail);
-    for (struct client *c = srv.clients; c; c = c->next)
-        if (c->subs[ST_EVENTS].on)
-            send_line(c, proto_event(c->subs[ST_EVENTS].id, "events", json_incref(data)));
+    for (struct client *c = srv.clients; c; c = c->next) {
+        if (!c->subs[ST_EVENTS].on || !c->bev || c->closing)
+            continue;
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= SUB_BACKLOG_MAX) {
+            c->subs[ST_EVENTS].dropped++;
+            continue;
+        }
+        flush_dropped(c);
+        send_line(c, proto_event(c->subs[ST_EVENTS].id, "events", json_incref(data)));
+    }
     json_decref(data);
 }
 
@@ -866,6 +882,14 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
     struct client *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     while (!c->closing && c->bev) {
+        /* A client that sends requests without reading the answers waits:
+         * its input stays in the kernel, its answers stay bounded. */
+        if (evbuffer_get_length(bufferevent_get_output(bev)) > ANSWER_BACKLOG_MAX) {
+            c->throttled = true;
+            bufferevent_disable(bev, EV_READ);
+            bufferevent_setwatermark(bev, EV_WRITE, SUB_BACKLOG_LOW, 0);
+            return;
+        }
         struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
         size_t avail = evbuffer_get_length(in);
         if ((eol.pos < 0 && avail > PROTO_MAX_LINE) || (eol.pos >= 0 && (size_t)eol.pos > PROTO_MAX_LINE)) {
