@@ -22,10 +22,10 @@ int main(int argc, char **argv)
     log_init();
     struct config cfg;
     int rc = config_load(&cfg, argc, argv);
-    if (rc == -1)
-        return 0;
-    if (rc != 0)
-        return rc;
+    if (rc != 0) {
+        config_free(&cfg);
+        return rc == -1 ? 0 : rc;
+    }
     if (cfg.check_only) {
         printf("gortd: configuration OK (%s)\n", cfg.config_path ? cfg.config_path : "no config file");
         config_free(&cfg);
