@@ -260,6 +260,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
     flush_dropped(c);
     if (c->throttled && evbuffer_get_length(bufferevent_get_output(bev)) <= SUB_BACKLOG_LOW) {
         c->throttled = false;
+        set_idle_timeout(c);
         bufferevent_enable(bev, EV_READ);
         client_read_cb(bev, c);   /* lines that waited in the input */
     }
@@ -888,6 +889,9 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
             c->throttled = true;
             bufferevent_disable(bev, EV_READ);
             bufferevent_setwatermark(bev, EV_WRITE, SUB_BACKLOG_LOW, 0);
+            /* One that never reads again is closed, not kept for good. */
+            struct timeval tv = {srv.cfg->idle_timeout_s ? srv.cfg->idle_timeout_s : 300, 0};
+            bufferevent_set_timeouts(bev, NULL, &tv);
             return;
         }
         struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
