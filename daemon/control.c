@@ -383,6 +383,20 @@ static void jobs_done_cb(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------------ */
 /* Events stream                                                        */
 
+/* One event (data borrowed) to c if it subscribes to st: dropped and
+ * counted while its backlog is over the limit. */
+static void send_event(struct client *c, enum stream st, json_t *data)
+{
+    if (!c->subs[st].on || !c->bev || c->closing)
+        return;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= SUB_BACKLOG_MAX) {
+        c->subs[st].dropped++;
+        return;
+    }
+    flush_dropped(c);
+    send_line(c, proto_event(c->subs[st].id, stream_names[st], json_incref(data)));
+}
+
 /* Send a daemon event to the "events" subscribers and log it. */
 static void publish(const char *kind, const struct client *by, json_t *detail)
 {
@@ -401,16 +415,8 @@ static void publish(const char *kind, const struct client *by, json_t *detail)
         logmsg(LOG_P_NOTICE, "%s%s%s", kind, txt ? " " : "", txt ? txt : "");
     free(txt);
     json_decref(detail);
-    for (struct client *c = srv.clients; c; c = c->next) {
-        if (!c->subs[ST_EVENTS].on || !c->bev || c->closing)
-            continue;
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= SUB_BACKLOG_MAX) {
-            c->subs[ST_EVENTS].dropped++;
-            continue;
-        }
-        flush_dropped(c);
-        send_line(c, proto_event(c->subs[ST_EVENTS].id, "events", json_incref(data)));
-    }
+    for (struct client *c = srv.clients; c; c = c->next)
+        send_event(c, ST_EVENTS, data);
     json_decref(data);
 }
 
@@ -471,17 +477,10 @@ static void send_trace(enum stream st, struct tline *t, uint64_t lost)
     if (t)
         data = st == ST_GCTRACE ? proto_parse_gctrace(t->text) : proto_parse_schedtrace(t->text);
     for (struct client *c = srv.clients; c; c = c->next) {
-        if (!c->subs[st].on || !c->bev || c->closing)
-            continue;
-        c->subs[st].dropped += lost;
-        if (!data)
-            continue;
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= SUB_BACKLOG_MAX) {
-            c->subs[st].dropped++;
-            continue;
-        }
-        flush_dropped(c);
-        send_line(c, proto_event(c->subs[st].id, stream_names[st], json_incref(data)));
+        if (c->subs[st].on)
+            c->subs[st].dropped += lost;
+        if (data)
+            send_event(c, st, data);
     }
     json_decref(data);
 }

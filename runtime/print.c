@@ -29,16 +29,21 @@ void rt_write(const char *s, size_t n)
     }
 }
 
-void rt_printf(const char *fmt, ...)
+/* Format into a 1 KiB stack buffer (cut there) and hand it to out. */
+static void vprint_to(void (*out)(const char *, size_t), const char *fmt, va_list ap)
 {
     char buf[1024];
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    if (n >= 0)
+        out(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+void rt_printf(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    vprint_to(rt_write, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    rt_write(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
 /* The trace writer: ctx is stored before fn (release) and read after it
@@ -64,14 +69,10 @@ void rt_trace_write(const char *s, size_t n)
 
 void rt_tracef(const char *fmt, ...)
 {
-    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    vprint_to(rt_trace_write, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
-    rt_trace_write(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
 static _Noreturn void die(bool dump, const char *fmt, va_list ap)

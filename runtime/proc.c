@@ -1420,8 +1420,9 @@ int gort_go_with(gort_fn fn, void *arg, const gort_go_opts *opts)
 
 /* gort_syscall_enter (arch/amd64.S) lands here with the caller's
  * callee-saved registers at regs[0..5] and its return address at regs[6]. */
-void syscall_enter_regs(const uintptr_t *regs)
+void syscall_enter_regs(void *unused, uintptr_t *regs)
 {
+    (void)unused;
     g_t *gp = getg_or_die("gort_syscall_enter");
     m_t *mp = gp->m;
     p_t *pp = mp->p;

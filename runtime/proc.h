@@ -332,7 +332,7 @@ static inline void safepoint_poll(void)
         safepoint();
 }
 
-void syscall_enter_regs(const uintptr_t *regs);
+void syscall_enter_regs(void *unused, uintptr_t *regs);
 /* Run fn(arg) on a runtime goroutine and wait, for callers that are not
  * goroutines (0, or a negative errno if no goroutine could start). */
 int run_on_goroutine(void (*fn)(void *), void *arg);

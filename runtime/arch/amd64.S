@@ -101,9 +101,10 @@ gort_call_deferred_ret:
 /*
  * void gort_syscall_enter(void)
  *
- * The public entry: it hands the caller's callee-saved registers, exactly
- * as the caller left them, to syscall_enter_regs, which keeps them in the
- * G.  While the goroutine is in the call, those registers may hold the
+ * The public entry: no frame of its own, it hands the caller's
+ * callee-saved registers, exactly as the caller left them, to
+ * syscall_enter_regs (through rt_call_regs_spilled), which keeps them in
+ * the G.  While the goroutine is in the call, those registers may hold the
  * only references to heap objects; the collector scans the copy, and the
  * stack above the caller's sp.
  */
@@ -112,28 +113,9 @@ gort_call_deferred_ret:
         .p2align 4
 gort_syscall_enter:
         .cfi_startproc
-        pushq   %rbp
-        .cfi_def_cfa_offset 16
-        .cfi_offset rbp, -16
-        movq    %rsp, %rbp
-        .cfi_def_cfa_register rbp
-        pushq   %rbx
-        pushq   %r12
-        pushq   %r13
-        pushq   %r14
-        pushq   %r15
-        movq    %rsp, %rdi      /* r15 r14 r13 r12 rbx rbp, return address */
-        subq    $8, %rsp
-        call    syscall_enter_regs
-        addq    $8, %rsp
-        popq    %r15
-        popq    %r14
-        popq    %r13
-        popq    %r12
-        popq    %rbx
-        popq    %rbp
-        .cfi_def_cfa rsp, 8
-        ret
+        leaq    syscall_enter_regs(%rip), %rdi
+        xorl    %esi, %esi
+        jmp     rt_call_regs_spilled
         .cfi_endproc
         .size   gort_syscall_enter, .-gort_syscall_enter
 
