@@ -10,6 +10,7 @@
 #ifndef GORT_RUNTIME_CTX_H
 #define GORT_RUNTIME_CTX_H
 
+#include "group.h"
 #include "proc.h"
 
 #if GORT_TSAN
@@ -35,6 +36,8 @@ static inline void ctx_switch(g_t *from, g_t *to, bool from_dying)
 #else
     (void)from_dying;
 #endif
+    if (__builtin_expect(((uintptr_t)from->group | (uintptr_t)to->group) != 0, 0))
+        group_switch(from, to);
     gort_ctx_switch(&from->ctx_sp, to->ctx_sp);
 #if GORT_ASAN
     __sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);

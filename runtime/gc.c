@@ -61,6 +61,7 @@
 #include "malloc.h"
 #include "panic.h"
 #include "print.h"
+#include "group.h"
 #include "proc.h"
 #include "sema.h"
 
@@ -1117,7 +1118,7 @@ static void ensure_workers(void)
         if (!pp || pp->gcworker)
             continue;
         g_t *gp = NULL;
-        if (newproc(bgmark_worker, pp, 0, "runtime/gcBgMarkWorker", true, NULL, &gp) != 0)
+        if (newproc(bgmark_worker, pp, 0, "runtime/gcBgMarkWorker", NULL, true, NULL, &gp) != 0)
             rt_throw("cannot start a mark worker");
         pp->gcworker = gp;
     }
@@ -1165,7 +1166,9 @@ retry:;
         want = 64 << 10;   /* assist in batches worth the trip */
     int64_t t0 = gort_nanotime();
     int64_t done = drain(MODE_ASSIST, want);
-    atomic_fetch_add_explicit(&work.assist_ns, gort_nanotime() - t0, memory_order_relaxed);
+    int64_t took = gort_nanotime() - t0;
+    atomic_fetch_add_explicit(&work.assist_ns, took, memory_order_relaxed);
+    group_assist(gp, took);
     gp->gcassistbytes += ratio > 0 ? (int64_t)((double)done / ratio) : debt;
     if (gp->gcassistbytes < 0) {
         /* Nothing more to scan here (the rest is in other Ps' buffers, in
@@ -1830,7 +1833,7 @@ static void gc_controller(void *unused)
 void gc_start_goroutines(void)
 {
     pthread_once(&pacer_once, pacer_env);
-    int err = newproc(gc_controller, NULL, 0, "runtime/gc", true, NULL, NULL);
+    int err = newproc(gc_controller, NULL, 0, "runtime/gc", NULL, true, NULL, NULL);
     if (err)
         rt_throw("cannot start the collector: error %d", err);
     fin_start();

@@ -380,6 +380,10 @@ static inline void *mallocgc_pat(size_t size, const gort_type *t, size_t n, bool
      * stack scan.  Before the mcache is read: a yield may change the P. */
     if (gp && __builtin_expect(atomic_load_explicit(&gp->preempt, memory_order_relaxed), 0))
         safepoint();
+    if (gp && __builtin_expect(gp->group != NULL, 0)) {
+        gp->acct_bytes += size;
+        gp->acct_objects++;
+    }
     if (__builtin_expect(gc_marking(), 0))
         return mallocgc_marking(size, t, n, scan, pat);
     p_t *pp = gp ? gp->m->p : NULL;

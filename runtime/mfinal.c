@@ -195,7 +195,7 @@ static void finalizer_goroutine(void *unused)
 
 void fin_start(void)
 {
-    int err = newproc(finalizer_goroutine, NULL, 0, "runtime/finalizer", true, NULL, NULL);
+    int err = newproc(finalizer_goroutine, NULL, 0, "runtime/finalizer", NULL, true, NULL, NULL);
     if (err)
         rt_throw("cannot start the finalizer goroutine: error %d", err);
     atomic_store_explicit(&fin_started, true, memory_order_release);

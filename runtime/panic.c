@@ -54,6 +54,7 @@
 #include "panic.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,7 @@
 #include <unwind.h>
 
 #include "print.h"
+#include "group.h"
 #include "proc.h"
 
 enum { DEFERPOOL_MAX = 16 };
@@ -205,6 +207,21 @@ void gort_defer(gort_fn fn, void *arg)
 /* ------------------------------------------------------------------ */
 /* Panicking                                                            */
 
+/* Go's wording for the signal line of a fault's panic. */
+static const char *signal_name(int sig)
+{
+    switch (sig) {
+    case SIGSEGV:
+        return "SIGSEGV: segmentation violation";
+    case SIGBUS:
+        return "SIGBUS: bus error";
+    case SIGFPE:
+        return "SIGFPE: floating-point exception";
+    default:
+        return "unknown signal";
+    }
+}
+
 static void printpanics(const gort_panic_info *p)
 {
     if (p->link) {
@@ -215,6 +232,9 @@ static void printpanics(const gort_panic_info *p)
     if (p->goexit)
         return;
     rt_printf("panic: %s%s\n", p->msg, p->recovered ? " [recovered]" : "");
+    if (p->fault)
+        rt_printf("[signal %s code=%#x addr=%#lx pc=%#lx]\n", signal_name(p->sig), (unsigned)p->sigcode,
+                  (unsigned long)p->fault_addr, (unsigned long)p->fault_pc);
 }
 
 /* Nothing recovered gp's panic: print the chain and the dump, exit 2. */
@@ -241,6 +261,8 @@ static void unwind(g_t *gp, gort_panic_info *p)
             if (pframe_is_top(f)) {
                 if (p->goexit)
                     return;
+                if (group_contain_panic(gp, p))
+                    goexit1();
                 fatalpanic(gp);
             }
             gp->pframe = f->parent;   /* the panic leaves this gort_pcall */
@@ -292,7 +314,14 @@ static void recovery(g_t *gp, gort_panic_info *p, pframe *f)
     _longjmp(*f->jb, 1);
 }
 
+static _Noreturn void gopanic_fault(void *value, char *msg, const gort_panic_info *fault);
+
 static _Noreturn void gopanic(void *value, char *msg)
+{
+    gopanic_fault(value, msg, NULL);
+}
+
+static _Noreturn void gopanic_fault(void *value, char *msg, const gort_panic_info *fault)
 {
     g_t *gp = getg();
     if (!gp || gp == &gp->m->g0) {
@@ -304,6 +333,13 @@ static _Noreturn void gopanic(void *value, char *msg)
     if (gp->m->locks > 0)
         rt_throw("panic while holding runtime locks: %s", msg ? msg : "");
     gort_panic_info *p = newpanic(gp, value, msg);
+    if (fault) {
+        p->fault = true;
+        p->sig = fault->sig;
+        p->sigcode = fault->sigcode;
+        p->fault_addr = fault->fault_addr;
+        p->fault_pc = fault->fault_pc;
+    }
     p->link = gp->panic;
     gp->panic = p;
     unwind(gp, p);
@@ -346,6 +382,25 @@ void gort_panicf(const char *fmt, ...)
 void panic_runtime(const char *msg)
 {
     gopanic(NULL, format("%s", msg));
+}
+
+void panic_fault(const char *msg, int sig, int code, uintptr_t addr, uintptr_t pc)
+{
+    gort_panic_info f = {.sig = sig, .sigcode = code, .fault_addr = addr, .fault_pc = pc};
+    gopanic_fault(NULL, format("%s", msg), &f);
+}
+
+bool gort_panic_fault(const gort_panic_info *p, int *sig, uintptr_t *addr, uintptr_t *pc)
+{
+    if (!p || !p->fault)
+        return false;
+    if (sig)
+        *sig = p->sig;
+    if (addr)
+        *addr = p->fault_addr;
+    if (pc)
+        *pc = p->fault_pc;
+    return true;
 }
 
 void gort_goexit(void)

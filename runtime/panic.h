@@ -45,6 +45,9 @@ struct gort_panic_info {
     bool recovered;
     bool aborted;                 /* a later panic unwound past its defer */
     bool goexit;                  /* gort_goexit's pseudo-panic */
+    bool fault;                   /* made from a signal (panic_fault) */
+    int sig, sigcode;
+    uintptr_t fault_addr, fault_pc;
 };
 
 struct g;
@@ -60,6 +63,10 @@ void panic_gfree(struct g *gp);
 /* A runtime panic with Go's message ("send on closed channel", ...).  The
  * caller must hold no runtime lock. */
 _Noreturn void panic_runtime(const char *msg);
+
+/* A panic made from a fault in code registered with gort_fault_range_add
+ * (signal.c diverts the faulting goroutine here). */
+_Noreturn void panic_fault(const char *msg, int sig, int code, uintptr_t addr, uintptr_t pc);
 
 /* Call fn(arg), storing first the address at which fn's frame will start
  * (its canonical frame address) in *cfa (arch/<arch>.S). */

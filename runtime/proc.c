@@ -45,6 +45,7 @@
  * armed timer and goroutines still waiting, nothing can ever wake them.
  */
 #include "gc.h"
+#include "group.h"
 #include "proc.h"
 
 #include <errno.h>
@@ -971,6 +972,12 @@ void safepoint(void)
     }
 }
 
+void gort_safepoint(void)
+{
+    getg_or_die("gort_safepoint");
+    safepoint();
+}
+
 static void mexit(m_t *mp);
 
 static g_t *goexit0(g_t *gp)
@@ -995,6 +1002,7 @@ static g_t *goexit0(g_t *gp)
     WRITE_ONCE(gp->m, NULL);
     atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
     WRITE_ONCE(gp->label, NULL);
+    group_leave(gp);
     gp->preempt = false;
     panic_gfree(gp);
     /* A goroutine that used more than the top 8 KiB of its stack gives
@@ -1296,7 +1304,7 @@ static uint64_t newgoid(p_t *pp)
     return pp->goidcache++;
 }
 
-int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool system, void *gopc,
+int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, struct gort_group *group, bool system, void *gopc,
             g_t **out)
 {
     if (atomic_load_explicit(&runtime_state, memory_order_acquire) != RUNTIME_RUNNING)
@@ -1346,6 +1354,7 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool sys
     gp->parent_goid = user ? cur->goid : 0;
     gp->gopc = gopc;
     WRITE_ONCE(gp->label, label ? label : (user ? cur->label : NULL));
+    group_join(gp, system ? NULL : group ? group : user ? cur->group : NULL);
     gp->system = system;
     gp->waitsince = 0;
     WRITE_ONCE(gp->waitreason, WR_ZERO);
@@ -1400,7 +1409,7 @@ int gort_go(gort_fn fn, void *arg)
      * goroutines each spawning the next and exiting leaves its P's queue
      * empty when its time slice ends, and the global queue gets served. */
     safepoint();
-    return newproc(fn, arg, 0, NULL, false, __builtin_return_address(0), NULL);
+    return newproc(fn, arg, 0, NULL, NULL, false, __builtin_return_address(0), NULL);
 }
 
 int gort_go_with(gort_fn fn, void *arg, const gort_go_opts *opts)
@@ -1412,7 +1421,7 @@ int gort_go_with(gort_fn fn, void *arg, const gort_go_opts *opts)
         return -EINVAL;
     note_foreign_spawner();
     safepoint();   /* first, as in gort_go */
-    return newproc(fn, arg, size, opts ? opts->label : NULL, false, __builtin_return_address(0), NULL);
+    return newproc(fn, arg, size, opts ? opts->label : NULL, opts ? opts->group : NULL, false, __builtin_return_address(0), NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1428,6 +1437,7 @@ void syscall_enter_regs(void *unused, uintptr_t *regs)
     p_t *pp = mp->p;
     if (mp->oldp || !pp)
         rt_throw("gort_syscall_enter: already in a system call");
+    group_pause(gp);
     memcpy(gp->syscallregs, regs, sizeof gp->syscallregs);
     gp->syscallsp = (uintptr_t)(regs + 7);   /* the caller's sp after the call */
     pp->nsyscall++;
@@ -1491,6 +1501,7 @@ void gort_syscall_exit(void)
                                                 memory_order_relaxed)) {
         acquirep(oldp);
         casgstatus(gp, G_SYSCALL, G_RUNNING);
+        group_resume(gp);
         safepoint();
         return;
     }
@@ -1502,6 +1513,7 @@ void gort_syscall_exit(void)
         if (pp) {
             acquirep(pp);
             casgstatus(gp, G_SYSCALL, G_RUNNING);
+            group_resume(gp);
             if (atomic_load_explicit(&sched.sysmonwait, memory_order_seq_cst))
                 sysmon_wake();
             return;
@@ -1898,7 +1910,7 @@ int gort_main(gort_fn entry, void *arg)
         return err;
     main_fn = entry;
     main_arg = arg;
-    err = newproc(main_entry, NULL, 0, NULL, false, __builtin_return_address(0), NULL);
+    err = newproc(main_entry, NULL, 0, NULL, NULL, false, __builtin_return_address(0), NULL);
     if (err)
         return err;
     /* The main goroutine comes from this thread, which is not an M, but
@@ -2046,7 +2058,7 @@ static void delegated_entry(void *arg)
 int run_on_goroutine(void (*fn)(void *), void *arg)
 {
     struct delegated d = {.fn = fn, .arg = arg};
-    int err = newproc(delegated_entry, &d, 0, NULL, true, NULL, NULL);
+    int err = newproc(delegated_entry, &d, 0, NULL, NULL, true, NULL, NULL);
     if (err)
         return err;
     notesleep(&d.done);

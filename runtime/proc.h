@@ -84,6 +84,12 @@ typedef struct g {
     void *gopc;                   /* return address of the gort_go call */
     const char *label;
     int64_t waitsince;            /* coarse clock at park, for dumps */
+    /* Its accounting group (group.c), or NULL; with one: when it last got
+     * its thread (0 while it has none) and what it allocated since then. */
+    struct gort_group *group;
+    int64_t runstart;
+    uint64_t acct_bytes, acct_objects;
+    bool containing;              /* its group's panic handler is running */
     /* Third line. */
     void *param;                  /* passed by the waker to the parked G */
     /* Defer/panic state (panic.c); only the G itself touches it. */
@@ -368,7 +374,7 @@ void start_the_world(void);
 void timer_armed(int64_t when);
 /* Trim the pages of pooled dead goroutine stacks (sysmon). */
 void gfree_trim(void);
-int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, bool system, void *gopc,
+int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, struct gort_group *group, bool system, void *gopc,
             g_t **out);
 
 /* sysmon.c */

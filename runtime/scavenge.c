@@ -102,7 +102,7 @@ static void scavenger(void *unused)
 
 void scavenger_start(void)
 {
-    int err = newproc(scavenger, NULL, 0, "runtime/scavenger", true, NULL, NULL);
+    int err = newproc(scavenger, NULL, 0, "runtime/scavenger", NULL, true, NULL, NULL);
     if (err)
         rt_throw("cannot start the scavenger: error %d", err);
     atomic_store_explicit(&scav_started, true, memory_order_release);

@@ -286,7 +286,7 @@ static void bgsweep(void *unused)
 
 void bgsweep_start(void)
 {
-    int err = newproc(bgsweep, NULL, 0, "runtime/bgsweep", true, NULL, NULL);
+    int err = newproc(bgsweep, NULL, 0, "runtime/bgsweep", NULL, true, NULL, NULL);
     if (err)
         rt_throw("cannot start the background sweeper: error %d", err);
 }

@@ -114,6 +114,9 @@ typedef struct gort_go_opts {
                             0 = GORT_STACK_SIZE (256 KiB) */
     const char *label;   /* label for the new goroutine (must outlive it);
                             NULL = inherit the caller's */
+    struct gort_group *group; /* accounting group (gort_group_new); NULL =
+                            inherit the caller's, none from a thread that
+                            is not a goroutine */
 } gort_go_opts;
 
 /* gort_go with options.  Also -EINVAL for a stack size out of range. */
@@ -122,6 +125,14 @@ GORT_API int gort_go_with(gort_fn fn, void *arg, const gort_go_opts *opts);
 /* Yield the processor: the caller goes to the tail of the global run queue.
  * Goroutine only. */
 GORT_API void gort_gosched(void);
+
+/* A preemption point for code that computes without calling the runtime:
+ * yields when the scheduler or the collector asked the goroutine to (a
+ * time slice over, a stop of the world), else returns at once (one load).
+ * gort has no asynchronous preemption, so a loop that never reaches a
+ * safe point holds its P and delays every stop of the world.  Goroutine
+ * only. */
+GORT_API void gort_safepoint(void);
 
 /* End the calling goroutine.  Its pending deferred calls run first.  Called
  * by the main goroutine of gort_main, the program goes on until every other
@@ -178,6 +189,66 @@ GORT_API void gort_syscall_exit(void);
  * must outlive every goroutine that carries it.  Goroutine only. */
 GORT_API void gort_set_label(const char *label);
 GORT_API const char *gort_label(void);
+
+/* ---------------------------------------------------------------------
+ * Goroutine groups: accounting and panic containment
+ *
+ * A group collects the goroutines of one component (gortd makes one per
+ * plugin).  A goroutine joins its creator's group (or the one named in
+ * gort_go_opts) and stays in it for life.  The runtime counts, per group,
+ * the goroutines alive and started, the bytes and objects they allocate
+ * (bytes as requested, before rounding to a size class), the time they
+ * spend running on a thread (outside gort_syscall_enter/exit) and in
+ * collector assists.  A running goroutine's counts reach the group when
+ * it leaves its thread (park, yield, preemption, system call, exit).
+ *
+ * A group made with an on_panic handler contains its goroutines' panics:
+ * a panic that nothing recovers calls on_panic(ctx, grp, p) on the
+ * panicking goroutine, after every deferred call has run, and then ends
+ * that goroutine instead of the process.  The handler may log, dump and
+ * start or stop goroutines; a panic out of the handler is fatal.
+ * ------------------------------------------------------------------- */
+
+typedef struct gort_group gort_group;
+struct gort_panic_info;
+typedef void (*gort_group_panic_fn)(void *ctx, gort_group *grp, const struct gort_panic_info *p);
+
+typedef struct gort_group_stats {
+    int64_t goroutines;       /* alive now */
+    uint64_t started;         /* started in the group so far */
+    uint64_t alloc_bytes;     /* requested by its goroutines' allocations */
+    uint64_t alloc_objects;
+    int64_t cpu_ns;           /* running on a thread */
+    int64_t assist_ns;        /* of which helping the collector mark */
+    uint64_t panics;          /* panics contained by on_panic */
+} gort_group_stats;
+
+/* A new group; name (copied, at most 63 bytes kept) shows in messages.
+ * on_panic may be NULL: the group only counts, and an unrecovered panic is
+ * fatal as usual.  NULL with errno ENOMEM. */
+GORT_API gort_group *gort_group_new(const char *name, gort_group_panic_fn on_panic, void *ctx);
+/* Free a group.  -EBUSY while goroutines of it are alive (nothing freed). */
+GORT_API int gort_group_free(gort_group *grp);
+GORT_API void gort_group_read(const gort_group *grp, gort_group_stats *st);
+GORT_API const char *gort_group_name(const gort_group *grp);
+/* The calling goroutine's group, or NULL. */
+GORT_API gort_group *gort_group_current(void);
+
+/*
+ * Faults that become panics.  A SIGSEGV, SIGBUS or SIGFPE raised by the
+ * kernel at an instruction inside [lo, hi), on a goroutine that holds no
+ * runtime lock, becomes a panic in that goroutine with Go's message:
+ * "runtime error: invalid memory address or nil pointer dereference"
+ * (a fault below 4 KiB), "runtime error: unexpected fault address 0x..."
+ * (any other SIGSEGV or SIGBUS), "runtime error: integer divide by zero",
+ * "runtime error: integer overflow" or "runtime error: floating point
+ * error".  gortd registers each plugin's code.  A fault anywhere else keeps
+ * its usual effect (a stack overflow is fatal; other faults kill the
+ * process as they would without the runtime).  At most 256 ranges;
+ * returns 0, -EINVAL (lo >= hi), -ENOSPC or, from remove, -ENOENT.
+ */
+GORT_API int gort_fault_range_add(const void *lo, const void *hi);
+GORT_API int gort_fault_range_remove(const void *lo);
 
 /* Limit the number of simultaneous goroutines (gort_go fails with -EAGAIN
  * beyond it).  0 = no limit other than memory (the default).  Returns the
@@ -601,6 +672,10 @@ GORT_API gort_panic_info *gort_recover(void);
 GORT_API const char *gort_panic_message(const gort_panic_info *p);
 /* The value given to gort_panic; NULL for gort_panicf and runtime panics. */
 GORT_API void *gort_panic_value(const gort_panic_info *p);
+/* For a panic made from a fault (gort_fault_range_add): true, with the
+ * signal number, the faulting address and the instruction's address.
+ * false for any other panic.  Pointers may be NULL. */
+GORT_API bool gort_panic_fault(const gort_panic_info *p, int *sig, uintptr_t *addr, uintptr_t *pc);
 
 /* ---------------------------------------------------------------------
  * Channels and select (Go's semantics)
