@@ -49,13 +49,16 @@ PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
 PLUGIN_SO  := $(PLUGIN_SRC:tests/plugins/%.c=$(B)/tests/plugins/lib%.so)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+# The example task plugins gortd loads (plugins/), one shared object each.
+XPLUG_SRC := $(sort $(wildcard plugins/*.c))
+XPLUG_SO  := $(XPLUG_SRC:plugins/%.c=$(B)/plugins/%.so)
 EX_SRC    := $(sort $(wildcard examples/*.c))
 EX_BIN    := $(EX_SRC:examples/%.c=$(B)/examples/%)
 
 .PHONY: all test test-asan test-ubsan test-tsan bench bench-compare clean deps install fuzz run
 .DEFAULT_GOAL := all
 
-all: $(B)/libgort.a $(B)/libgort.so $(GORTD) $(TEST_BIN) $(PROG_BIN) $(PLUGIN_SO) $(BENCH_BIN) $(EX_BIN)
+all: $(B)/libgort.a $(B)/libgort.so $(GORTD) $(XPLUG_SO) $(TEST_BIN) $(PROG_BIN) $(PLUGIN_SO) $(BENCH_BIN) $(EX_BIN)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -76,9 +79,10 @@ $(B)/libgort.a: $(RT_OBJ)
 $(B)/libgort.so: $(RT_PIC)
 	$(CC) $(ALLFLAGS) -shared -Wl,-soname,libgort.so.0 -o $@ $^ $(LDLIBS)
 
-# gortd links the static runtime and exports its symbols to plugins.
+# gortd links the whole static runtime, not only what the daemon calls,
+# and exports it: plugins resolve every gort_* function from gortd.
 $(GORTD): $(DAEMON_OBJ) $(PROTO_OBJ) $(B)/libgort.a
-	$(CC) $(ALLFLAGS) -rdynamic -o $@ $(DAEMON_OBJ) $(PROTO_OBJ) $(B)/libgort.a $(EVENT_LIBS) $(JANSSON_LIBS) $(LDLIBS)
+	$(CC) $(ALLFLAGS) -rdynamic -o $@ $(DAEMON_OBJ) $(PROTO_OBJ) -Wl,--whole-archive $(B)/libgort.a -Wl,--no-whole-archive $(EVENT_LIBS) $(JANSSON_LIBS) $(LDLIBS)
 
 # Test suites, helper programs, benchmarks and examples link the static
 # library so that tests may also reach internal hooks; the suites also get
@@ -97,7 +101,13 @@ $(B)/tests/progs/%: tests/progs/%.c $(B)/libgort.a
 $(B)/tests/plugins/lib%.so: tests/plugins/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -fPIC -shared -MMD -MP -o $@ $<
-$(TEST_BIN): | $(PLUGIN_SO)
+$(TEST_BIN): | $(PLUGIN_SO) $(XPLUG_SO)
+# Example plugins: gortd refuses group- or world-writable files and
+# directories whatever the umask, so the modes are set explicitly.
+$(B)/plugins/%.so: plugins/%.c
+	@mkdir -p $(@D) && chmod 0755 $(@D)
+	$(CC) $(ALLFLAGS) -fPIC -shared -MMD -MP -o $@ $<
+	@chmod 0644 $@
 $(B)/bench/%: bench/%.c $(B)/libgort.a
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(LDLIBS) -lm
@@ -117,7 +127,7 @@ fuzz:
 # Build everything and run gortd in the foreground with ./run/ as its home.
 run: all
 	@mkdir -p run
-	exec $(GORTD) --socket run/gortd.sock --state-dir run --config /dev/null
+	exec $(GORTD) --socket run/gortd.sock --state-dir run --config /dev/null --plugin-dir $(B)/plugins
 
 test-asan:
 	@$(MAKE) --no-print-directory VARIANT=asan test

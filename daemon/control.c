@@ -91,7 +91,15 @@ struct job {
     int64_t id;
     void (*run)(struct job *j);
     char *reply;
-    int64_t arg;
+    int64_t arg, arg2;
+    char *sarg;                   /* owned */
+};
+
+/* An event from another thread, waiting for the loop (control_post_event). */
+struct posted {
+    struct posted *next;
+    const char *kind;             /* a string literal */
+    json_t *detail;
 };
 
 struct tline {
@@ -118,12 +126,14 @@ static struct {
     bool gctrace_on;
     int schedtrace_ms;
     bool schedtrace_detail;
-    struct event *done_ev, *trace_ev, *sig_ev[4];
+    struct event *done_ev, *trace_ev, *post_ev, *sig_ev[4];
 
-    pthread_mutex_t mu;           /* protects the done list and jobs */
+    pthread_mutex_t mu;           /* protects the done list, jobs and posted events */
     pthread_cond_t jobs_cv;       /* a job finished (control_stop waits) */
     struct job *done_head, **done_tail;
     int jobs;                     /* job threads running */
+    struct posted *post_head, **post_tail;
+    bool post_closed;             /* the loop is gone: events are dropped */
 
     pthread_mutex_t trace_mu;     /* protects the trace queue and trace_closed */
     struct tline *trace_head, **trace_tail;
@@ -313,6 +323,7 @@ static void *job_main(void *arg)
 {
     struct job *j = arg;
     j->run(j);
+    free(j->sarg);
     pthread_mutex_lock(&srv.mu);
     j->next = NULL;
     *srv.done_tail = j;
@@ -323,7 +334,11 @@ static void *job_main(void *arg)
     return NULL;
 }
 
-static void start_job(struct client *c, int64_t id, void (*run)(struct job *), int64_t arg)
+/* Run run(j) on a job thread; its reply goes to c (none when c is NULL:
+ * the daemon's own work).  sarg (copied) and the args are the command's
+ * arguments.  False, having answered c, when no job can start. */
+static bool start_job(struct client *c, int64_t id, void (*run)(struct job *), int64_t arg, int64_t arg2,
+                      const char *sarg)
 {
     pthread_mutex_lock(&srv.mu);
     bool full = srv.jobs >= JOBS_MAX;
@@ -331,34 +346,43 @@ static void start_job(struct client *c, int64_t id, void (*run)(struct job *), i
         srv.jobs++;
     pthread_mutex_unlock(&srv.mu);
     if (full) {
-        reply_err(c, id, PROTO_EBUSY, "%d long commands are running already; try again", JOBS_MAX);
-        return;
+        if (c)
+            reply_err(c, id, PROTO_EBUSY, "%d long commands are running already; try again", JOBS_MAX);
+        return false;
     }
     struct job *j = calloc(1, sizeof *j);
     pthread_attr_t attr;
     pthread_t t;
     int err = ENOMEM;
-    if (j) {
+    if (j && (!sarg || (j->sarg = strdup(sarg)))) {
         j->c = c;
         j->id = id;
         j->run = run;
         j->arg = arg;
-        c->refs++;
+        j->arg2 = arg2;
+        if (c)
+            c->refs++;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         err = pthread_create(&t, &attr, job_main, j);
         pthread_attr_destroy(&attr);
-        if (err) {
+        if (err && c)
             c->refs--;
-            free(j);
-        }
     }
     if (err) {
+        if (j)
+            free(j->sarg);
+        free(j);
         pthread_mutex_lock(&srv.mu);
         srv.jobs--;
         pthread_mutex_unlock(&srv.mu);
-        reply_err(c, id, PROTO_EIO, "cannot start a thread for the command: %s", strerror(err));
+        if (c)
+            reply_err(c, id, PROTO_EIO, "cannot start a thread for the command: %s", strerror(err));
+        else
+            logmsg(LOG_P_ERR, "cannot start a thread: %s", strerror(err));
+        return false;
     }
+    return true;
 }
 
 static void jobs_done_cb(evutil_socket_t fd, short what, void *arg)
@@ -370,8 +394,12 @@ static void jobs_done_cb(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&srv.mu);
     while (j) {
         struct job *next = j->next;
-        send_line(j->c, j->reply);
-        client_unref(j->c);
+        if (j->c) {
+            send_line(j->c, j->reply);
+            client_unref(j->c);
+        } else {
+            free(j->reply);
+        }
         free(j);
         pthread_mutex_lock(&srv.mu);
         srv.jobs--;
@@ -418,6 +446,47 @@ static void publish(const char *kind, const struct client *by, json_t *detail)
     for (struct client *c = srv.clients; c; c = c->next)
         send_event(c, ST_EVENTS, data);
     json_decref(data);
+}
+
+void control_post_event(const char *kind, json_t *detail)
+{
+    struct posted *e = malloc(sizeof *e);
+    if (!e) {
+        logmsg(LOG_P_ERR, "out of memory posting a %s event", kind);
+        json_decref(detail);
+        return;
+    }
+    e->next = NULL;
+    e->kind = kind;
+    e->detail = detail;
+    pthread_mutex_lock(&srv.mu);
+    bool closed = srv.post_closed;
+    if (!closed) {
+        *srv.post_tail = e;
+        srv.post_tail = &e->next;
+        if (srv.post_ev)
+            event_active(srv.post_ev, EV_READ, 0);
+    }
+    pthread_mutex_unlock(&srv.mu);
+    if (closed) {
+        json_decref(detail);
+        free(e);
+    }
+}
+
+static void posted_cb(evutil_socket_t fd, short what, void *arg)
+{
+    pthread_mutex_lock(&srv.mu);
+    struct posted *e = srv.post_head;
+    srv.post_head = NULL;
+    srv.post_tail = &srv.post_head;
+    pthread_mutex_unlock(&srv.mu);
+    while (e) {
+        struct posted *next = e->next;
+        publish(e->kind, NULL, e->detail);
+        free(e);
+        e = next;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -556,11 +625,11 @@ static void cmd_stats(struct client *c, struct proto_req *r)
     gort_sched_stats ss;
     gort_read_sched_stats(&ss);
     reply_ok(c, r->id,
-             json_pack("{s:i, s:I, s:i, s:i, s:i, s:i, s:I, s:i, s:[]}", "pid", (int)getpid(), "uptime_ns",
+             json_pack("{s:i, s:I, s:i, s:i, s:i, s:i, s:I, s:i, s:o}", "pid", (int)getpid(), "uptime_ns",
                        (json_int_t)(mono_ns() - srv.start_ns), "goroutines", gort_num_goroutine(),
                        "threads", ss.threads, "gomaxprocs", ss.gomaxprocs, "gogc", gort_gc_percent(),
                        "memory_limit", (json_int_t)gort_set_memory_limit(-1), "clients", srv.nclients,
-                       "plugins"));
+                       "plugins", plugins_json(false)));
 }
 
 static void cmd_memstats(struct client *c, struct proto_req *r)
@@ -588,7 +657,7 @@ static void run_gc(struct job *j)
 static void cmd_gc(struct client *c, struct proto_req *r)
 {
     publish("gc", c, NULL);
-    start_job(c, r->id, run_gc, 0);
+    start_job(c, r->id, run_gc, 0, 0, NULL);
 }
 
 static int64_t rss_bytes(void)
@@ -620,7 +689,7 @@ static void run_freeosmemory(struct job *j)
 static void cmd_freeosmemory(struct client *c, struct proto_req *r)
 {
     publish("freeosmemory", c, NULL);
-    start_job(c, r->id, run_freeosmemory, 0);
+    start_job(c, r->id, run_freeosmemory, 0, 0, NULL);
 }
 
 static void cmd_setgcpercent(struct client *c, struct proto_req *r)
@@ -665,7 +734,7 @@ static void cmd_gomaxprocs(struct client *c, struct proto_req *r)
         return;
     }
     publish("gomaxprocs", c, json_pack("{s:I}", "n", (json_int_t)n));
-    start_job(c, r->id, run_gomaxprocs, n);
+    start_job(c, r->id, run_gomaxprocs, n, 0, NULL);
 }
 
 static void cmd_gctrace(struct client *c, struct proto_req *r)
@@ -775,6 +844,19 @@ static void dump_write(void *ctx, const char *s, size_t n)
     d->len += n;
 }
 
+char *goroutine_dump(const char *label, size_t *len, bool *truncated)
+{
+    struct dumpbuf d = {malloc(DUMP_MAX + 1), 0, false};
+    if (!d.s)
+        return NULL;
+    gort_dump_goroutines(dump_write, &d, label);
+    d.s[d.len] = '\0';
+    *len = d.len;
+    if (truncated)
+        *truncated = d.truncated;
+    return d.s;
+}
+
 static void cmd_goroutines(struct client *c, struct proto_req *r)
 {
     char msg[MSG];
@@ -783,28 +865,135 @@ static void cmd_goroutines(struct client *c, struct proto_req *r)
         reply_err(c, r->id, PROTO_EINVAL, "%s", msg);
         return;
     }
-    if (plugin) {
+    char *prefix = plugin ? plugin_label_prefix(plugin) : NULL;
+    if (plugin && !prefix) {
         reply_err(c, r->id, PROTO_ENOENT, "no plugin \"%s\" is loaded", plugin);
         return;
     }
-    struct dumpbuf d = {malloc(DUMP_MAX + 1), 0, false};
-    if (!d.s) {
+    size_t len;
+    bool truncated;
+    char *dump = goroutine_dump(prefix, &len, &truncated);
+    free(prefix);
+    if (!dump) {
         reply_err(c, r->id, PROTO_EIO, "out of memory for the dump");
         return;
     }
-    gort_dump_goroutines(dump_write, &d, NULL);
-    d.s[d.len] = '\0';
     int n = 0;
-    for (const char *p = d.s; (p = strstr(p, "goroutine ")) != NULL; p++)
-        if (p == d.s || p[-1] == '\n')
+    for (const char *p = dump; (p = strstr(p, "goroutine ")) != NULL; p++)
+        if (p == dump || p[-1] == '\n')
             n++;
-    json_t *res = json_pack("{s:i, s:s%, s:b}", "count", n, "dump", d.s, d.len, "truncated", d.truncated);
-    free(d.s);
+    json_t *res = json_pack("{s:i, s:s%, s:b}", "count", n, "dump", dump, len, "truncated", truncated);
+    free(dump);
     if (!res) {
         reply_err(c, r->id, PROTO_EIO, "the dump could not be encoded");
         return;
     }
     reply_ok(c, r->id, res);
+}
+
+static void cmd_plugins(struct client *c, struct proto_req *r)
+{
+    reply_ok(c, r->id, json_pack("{s:o}", "plugins", plugins_json(true)));
+}
+
+/* The answer of a plugin operation, from its code, message and result. */
+static char *plugin_answer(int64_t id, enum proto_err e, const char *msg, json_t *result)
+{
+    return e == PROTO_OK ? proto_ok(id, result) : proto_error(id, e, "%s", msg);
+}
+
+static void run_plugin_load(struct job *j)
+{
+    char msg[1024];
+    json_t *res = NULL;
+    enum proto_err e = plugin_load(j->sarg, &res, msg, sizeof msg);
+    j->reply = plugin_answer(j->id, e, msg, res);
+}
+
+static void cmd_plugin_load(struct client *c, struct proto_req *r)
+{
+    char msg[MSG];
+    const char *path;
+    if (proto_arg_string(r->args, "path", false, PATH_MAX - 1, &path, msg, sizeof msg)) {
+        reply_err(c, r->id, PROTO_EINVAL, "%s", msg);
+        return;
+    }
+    publish("plugin.load", c, json_pack("{s:s}", "path", path));
+    start_job(c, r->id, run_plugin_load, 0, 0, path);
+}
+
+static int64_t timeout_arg(struct client *c, struct proto_req *r)
+{
+    char msg[MSG];
+    int64_t ms = srv.cfg->unload_timeout_ms;
+    if (proto_arg_int(r->args, "timeout_ms", true, 0, 3600000, &ms, msg, sizeof msg)) {
+        reply_err(c, r->id, PROTO_EINVAL, "%s", msg);
+        return -1;
+    }
+    return ms;
+}
+
+static void run_plugin_unload(struct job *j)
+{
+    char msg[1024];
+    json_t *res = NULL;
+    enum proto_err e = plugin_unload(j->sarg, (int)j->arg, &res, msg, sizeof msg);
+    j->reply = plugin_answer(j->id, e, msg, res);
+}
+
+static void cmd_plugin_unload(struct client *c, struct proto_req *r)
+{
+    char msg[MSG];
+    const char *name;
+    if (proto_arg_string(r->args, "name", false, 255, &name, msg, sizeof msg)) {
+        reply_err(c, r->id, PROTO_EINVAL, "%s", msg);
+        return;
+    }
+    int64_t ms = timeout_arg(c, r);
+    if (ms < 0)
+        return;
+    publish("plugin.unload", c, json_pack("{s:s, s:I}", "name", name, "timeout_ms", (json_int_t)ms));
+    start_job(c, r->id, run_plugin_unload, ms, 0, name);
+}
+
+static void cmd_task_start(struct client *c, struct proto_req *r)
+{
+    char msg[1024];
+    const char *plugin, *task;
+    if (proto_arg_string(r->args, "plugin", false, 255, &plugin, msg, sizeof msg) ||
+        proto_arg_string(r->args, "task", false, 255, &task, msg, sizeof msg)) {
+        reply_err(c, r->id, PROTO_EINVAL, "%s", msg);
+        return;
+    }
+    json_t *res = NULL;
+    enum proto_err e = plugin_task_start(plugin, task, json_object_get(r->args, "args"), &res, msg, sizeof msg);
+    if (e == PROTO_OK)
+        publish("task.start", c, json_pack("{s:O, s:s, s:s}", "task_id", json_object_get(res, "task_id"), "plugin",
+                                          plugin, "task", task));
+    send_line(c, plugin_answer(r->id, e, msg, res));
+}
+
+static void run_task_stop(struct job *j)
+{
+    char msg[1024];
+    json_t *res = NULL;
+    enum proto_err e = plugin_task_stop((uint64_t)j->arg2, (int)j->arg, &res, msg, sizeof msg);
+    j->reply = plugin_answer(j->id, e, msg, res);
+}
+
+static void cmd_task_stop(struct client *c, struct proto_req *r)
+{
+    char msg[MSG];
+    int64_t id;
+    if (proto_arg_int(r->args, "id", false, 1, INT64_MAX, &id, msg, sizeof msg)) {
+        reply_err(c, r->id, PROTO_EINVAL, "%s", msg);
+        return;
+    }
+    int64_t ms = timeout_arg(c, r);
+    if (ms < 0)
+        return;
+    publish("task.stop", c, json_pack("{s:I}", "task_id", (json_int_t)id));
+    start_job(c, r->id, run_task_stop, ms, id, NULL);
 }
 
 static void begin_stop(const char *why);
@@ -824,6 +1013,10 @@ static const char *const a_on[] = {"on", NULL};
 static const char *const a_sched[] = {"interval_ms", "detail", NULL};
 static const char *const a_stream[] = {"stream", NULL};
 static const char *const a_plugin[] = {"plugin", NULL};
+static const char *const a_path[] = {"path", NULL};
+static const char *const a_unload[] = {"name", "timeout_ms", NULL};
+static const char *const a_task_start[] = {"plugin", "task", "args", NULL};
+static const char *const a_task_stop[] = {"id", "timeout_ms", NULL};
 
 static const struct command {
     const char *name;
@@ -836,6 +1029,7 @@ static const struct command {
     {"stats", false, no_args, cmd_stats},
     {"memstats", false, no_args, cmd_memstats},
     {"goroutines", false, a_plugin, cmd_goroutines},
+    {"plugins", false, no_args, cmd_plugins},
     {"subscribe", false, a_stream, cmd_subscribe},
     {"unsubscribe", false, a_stream, cmd_unsubscribe},
     {"gc", true, no_args, cmd_gc},
@@ -845,6 +1039,10 @@ static const struct command {
     {"gomaxprocs", true, a_n, cmd_gomaxprocs},
     {"gctrace", true, a_on, cmd_gctrace},
     {"schedtrace", true, a_sched, cmd_schedtrace},
+    {"plugin.load", true, a_path, cmd_plugin_load},
+    {"plugin.unload", true, a_unload, cmd_plugin_unload},
+    {"task.start", true, a_task_start, cmd_task_start},
+    {"task.stop", true, a_task_stop, cmd_task_stop},
     {"shutdown", true, no_args, cmd_shutdown},
 };
 
@@ -1099,6 +1297,12 @@ static void dump_to_log(void *ctx, const char *s, size_t n)
     (void)w;
 }
 
+static void run_rescan(struct job *j)
+{
+    (void)j;
+    plugins_load_dirs();
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     switch (sig) {
@@ -1115,6 +1319,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
                     set_idle_timeout(c);
             publish("reload", NULL, NULL);
         }
+        start_job(NULL, -1, run_rescan, 0, 0, NULL);
         break;
     case SIGQUIT:
         gort_dump_goroutines(dump_to_log, NULL, NULL);
@@ -1162,6 +1367,7 @@ bool control_start(struct event_base *base, struct config *cfg)
     srv.start_ns = mono_ns();
     srv.done_tail = &srv.done_head;
     srv.trace_tail = &srv.trace_head;
+    srv.post_tail = &srv.post_head;
     int err = mkdir_p(cfg->state_dir, 0750);
     if (err) {
         logmsg(LOG_P_ERR, "cannot create the state directory %s: %s", cfg->state_dir, strerror(-err));
@@ -1169,6 +1375,7 @@ bool control_start(struct event_base *base, struct config *cfg)
     }
     srv.done_ev = event_new(base, -1, EV_PERSIST, jobs_done_cb, NULL);
     srv.trace_ev = event_new(base, -1, EV_PERSIST, trace_cb, NULL);
+    srv.post_ev = event_new(base, -1, EV_PERSIST, posted_cb, NULL);
     const int sigs[4] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
     for (int i = 0; i < 4; i++) {
         srv.sig_ev[i] = evsignal_new(base, sigs[i], signal_cb, NULL);
@@ -1177,7 +1384,7 @@ bool control_start(struct event_base *base, struct config *cfg)
             return false;
         }
     }
-    if (!srv.done_ev || !srv.trace_ev) {
+    if (!srv.done_ev || !srv.trace_ev || !srv.post_ev) {
         logmsg(LOG_P_ERR, "out of memory setting up the event loop");
         return false;
     }
@@ -1221,10 +1428,6 @@ void control_stop(void)
         evconnlistener_free(srv.listener);
         srv.listener = NULL;
     }
-    if (srv.socket_bound && unlink(srv.cfg->socket_path) != 0 && errno != ENOENT)
-        logmsg(LOG_P_WARNING, "cannot remove %s: %s", srv.cfg->socket_path, strerror(errno));
-    srv.socket_bound = false;
-
     /* Jobs finish (they wait on the runtime, which keeps running); their
      * answers go out with the rest. */
     struct timespec deadline;
@@ -1244,6 +1447,13 @@ void control_stop(void)
     pthread_mutex_unlock(&srv.mu);
     if (stuck)
         logmsg(LOG_P_WARNING, "a command was still running at exit");
+
+    /* The plugins stop (fini runs) while clients still hear about it. */
+    plugins_stop_all(srv.cfg->unload_timeout_ms);
+    posted_cb(-1, 0, NULL);
+    if (srv.socket_bound && unlink(srv.cfg->socket_path) != 0 && errno != ENOENT)
+        logmsg(LOG_P_WARNING, "cannot remove %s: %s", srv.cfg->socket_path, strerror(errno));
+    srv.socket_bound = false;
 
     /* No more trace lines: none to stderr behind the log's back either. */
     gort_set_gctrace(0);
@@ -1267,4 +1477,9 @@ void control_stop(void)
         srv.done_ev = NULL;
     }
     event_free(srv.trace_ev);
+    pthread_mutex_lock(&srv.mu);
+    srv.post_closed = true;
+    pthread_mutex_unlock(&srv.mu);
+    posted_cb(-1, 0, NULL);
+    event_free(srv.post_ev);
 }

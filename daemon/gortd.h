@@ -16,6 +16,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
+#include "proto.h"
+
 #define GORTD_VERSION "0.1.0"
 
 /* ------------------------------------------------------------------ */
@@ -98,7 +102,39 @@ struct event_base;
 bool control_start(struct event_base *base, struct config *cfg);
 /* Apply cfg's runtime knobs that a flag or the file set. */
 void control_apply_knobs(const struct config *cfg);
-/* After the loop ends: close clients, wait for jobs, remove the socket. */
+/* After the loop ends: wait for jobs, unload the plugins, close clients,
+ * remove the socket. */
 void control_stop(void);
+/* Log a daemon event and send it to the "events" subscribers (detail is
+ * stolen; may be NULL).  Any thread: it is queued for the loop. */
+void control_post_event(const char *kind, json_t *detail);
+/* The goroutine dump (of the goroutines whose label starts with label, or
+ * all), NUL-terminated and cut at 768 KiB (*truncated); NULL when out of
+ * memory.  Any thread. */
+char *goroutine_dump(const char *label, size_t *len, bool *truncated);
+
+/* ------------------------------------------------------------------ */
+/* Plugins (plugin.c)                                                   */
+
+/* The settings (plugin directories, unload timeout) stay cfg's. */
+void plugins_init(const struct config *cfg);
+/* Load the *.so files of the plugin directories not loaded yet (at start,
+ * on SIGHUP).  Blocks while each init runs: not on the loop once it runs. */
+void plugins_load_dirs(void);
+/* The commands.  On an error each writes a message naming what was wrong
+ * into msg and returns its code; on success *result is the answer.
+ * load and unload and task_stop block (job threads); task_start does not. */
+enum proto_err plugin_load(const char *path, json_t **result, char *msg, size_t msgsize);
+enum proto_err plugin_unload(const char *name, int timeout_ms, json_t **result, char *msg, size_t msgsize);
+enum proto_err plugin_task_start(const char *plugin, const char *task, json_t *args, json_t **result, char *msg,
+                                 size_t msgsize);
+enum proto_err plugin_task_stop(uint64_t id, int timeout_ms, json_t **result, char *msg, size_t msgsize);
+/* Every plugin: counters and state, with paths, tasks and instances when
+ * detail is set. */
+json_t *plugins_json(bool detail);
+/* "<name>/" for a loaded plugin (malloc'd), NULL if there is none. */
+char *plugin_label_prefix(const char *name);
+/* At stop: unload everything, waiting at most timeout_ms in all. */
+void plugins_stop_all(int timeout_ms);
 
 #endif

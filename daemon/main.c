@@ -47,8 +47,10 @@ int main(int argc, char **argv)
         return 1;
     }
     control_apply_knobs(&cfg);
+    plugins_init(&cfg);
     if (!control_start(base, &cfg))
         return 1;
+    plugins_load_dirs();
     logmsg(LOG_P_INFO, "gortd %s listening on %s (pid %d, GOMAXPROCS %d, GOGC %d)", GORTD_VERSION,
            cfg.socket_path, (int)getpid(), gort_gomaxprocs(0), gort_gc_percent());
     notify("READY=1");
