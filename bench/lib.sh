@@ -55,6 +55,12 @@ RSS before FreeOSMemory (1 GiB)     | gc freeosmemory 1024            | rss_befo
 RSS after FreeOSMemory (1 GiB)      | gc freeosmemory 1024            | rss_after_mib   | MiB         | 1.1
 GC CPU per MB live, 100 MB heap     | gc markcost 100                 | cpu_us_per_mb   | us/MB       | 1.0
 GC CPU per MB live, 1000 MB heap    | gc markcost 1000                | cpu_us_per_mb   | us/MB       | 1.0
+gortd ping p50, idle                | gortd ping_idle 5000            | p50_us          | us          | -
+gortd ping p99, idle                | gortd ping_idle 5000            | p99_us          | us          | -
+gortd ping p50, 2 Ps spinning       | gortd ping_spin 5000            | p50_us          | us          | -
+gortd ping p99, 2 Ps spinning       | gortd ping_spin 5000            | p99_us          | us          | -
+gortd ping p50, GC over 1 GiB heap  | gortd ping_gc 5000              | p50_us          | us          | -
+gortd ping p99, GC over 1 GiB heap  | gortd ping_gc 5000              | p99_us          | us          | -
 EOF
         if [ "${GORT_BENCH_BIG:-0}" = 1 ]; then
             cat <<'EOF'
