@@ -27,7 +27,13 @@ void gort_ctx_trampoline(void);
  * again (an exiting goroutine), from_dying lets ASan drop its fake stack. */
 static inline void ctx_switch(g_t *from, g_t *to, bool from_dying)
 {
+    /* On from's stack and as from: under TSan, before the fiber switch. */
+    if (__builtin_expect(((uintptr_t)from->group | (uintptr_t)to->group) != 0, 0))
+        group_switch(from, to);
 #if GORT_TSAN
+    /* gort_ctx_switch publishes from by storing its sp, in assembly that
+     * TSan does not see; wait_ctx_saved's acquire pairs with this. */
+    __tsan_release(&from->ctx_sp);
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #endif
 #if GORT_ASAN
@@ -36,8 +42,6 @@ static inline void ctx_switch(g_t *from, g_t *to, bool from_dying)
 #else
     (void)from_dying;
 #endif
-    if (__builtin_expect(((uintptr_t)from->group | (uintptr_t)to->group) != 0, 0))
-        group_switch(from, to);
     gort_ctx_switch(&from->ctx_sp, to->ctx_sp);
 #if GORT_ASAN
     __sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);

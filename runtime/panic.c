@@ -233,7 +233,7 @@ static void printpanics(const gort_panic_info *p)
         return;
     rt_printf("panic: %s%s\n", p->msg, p->recovered ? " [recovered]" : "");
     if (p->fault)
-        rt_printf("[signal %s code=%#x addr=%#lx pc=%#lx]\n", signal_name(p->sig), (unsigned)p->sigcode,
+        rt_printf("[signal %s code=0x%x addr=0x%lx pc=0x%lx]\n", signal_name(p->sig), (unsigned)p->sigcode,
                   (unsigned long)p->fault_addr, (unsigned long)p->fault_pc);
 }
 

@@ -480,6 +480,9 @@ static inline void wait_ctx_saved(g_t *gp)
 {
     while (__atomic_load_n(&gp->ctx_sp, __ATOMIC_ACQUIRE) == NULL)
         procyield(1);
+#if GORT_TSAN
+    __tsan_acquire(&gp->ctx_sp);
+#endif
 }
 
 /* Start a new time slice on pp: a preemption request was for the old one. */

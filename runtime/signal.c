@@ -143,7 +143,8 @@ static void sigfault(int sig, siginfo_t *si, void *uctx)
     ucontext_t *uc = uctx;
     uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
     uintptr_t addr = (uintptr_t)si->si_addr;
-    if (gp && gp->m && gp != &gp->m->g0 &&
+    /* For SIGFPE, si_addr is the instruction's address: no overflow test. */
+    if (sig != SIGFPE && gp && gp->m && gp != &gp->m->g0 &&
         (stack_in_guard(&gp->stack, addr) || stack_in_guard(&gp->stack, sp))) {
         rt_throw_nodump("stack overflow in goroutine %llu%s%s%s", (unsigned long long)gp->goid,
                         gp->label ? " (" : "", gp->label ? gp->label : "", gp->label ? ")" : "");

@@ -2,8 +2,9 @@
  * test_fatal.c - what a gort program prints and how it ends when things go
  * wrong or when it is asked to trace: deadlock, Goexit from main, thread
  * exhaustion, a negative WaitGroup counter (an unrecovered panic), a
- * goroutine-only call from a plain thread, the schedtrace formats and the
- * environment knobs.
+ * goroutine-only call from a plain thread, a fault in registered code that
+ * nothing recovers, panics that a goroutine group does not contain, the
+ * schedtrace formats and the environment knobs.
  *
  * Each test runs a helper program from tests/progs/ in a subprocess (fatal
  * errors exit the process with status 2) and checks its exit status and
@@ -109,6 +110,79 @@ static void test_no_false_deadlock_while_sleeping_or_in_syscall(void **state)
         GT_ASSERT_PROC(!gt_matches(r.err, "fatal error"), &r);
         gt_proc_free(&r);
     }
+}
+
+/* ---------------------------------------------------------------------
+ * Faults and goroutine groups
+ * ------------------------------------------------------------------- */
+
+static void test_unrecovered_fault_panic_prints_the_signal_line_and_exits_2(void **state)
+{
+    char plugin[PATH_MAX];
+    assert_true(gt_plugin_path(plugin, sizeof plugin, "faulty"));
+    const char *const args[] = { "uncontained", plugin, NULL };
+    gt_proc r;
+    gt_run("faultpanic", args, NULL, HELPER_TIMEOUT, &r);
+
+    /* Go's report: the panic, the signal line, a blank line, the dump. */
+    const char *want = "panic: runtime error: invalid memory address or nil pointer dereference\n"
+                       "[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x";
+    regmatch_t f[2], e[2];
+    bool have_fn = gt_regex_search(r.out, "^faulting function 0x([0-9a-f]+)$", f, 2);
+    bool report = gt_regex_search(r.err, "^\\[signal SIGSEGV: segmentation violation code=0x1 "
+                                  "addr=0x0 pc=0x([0-9a-f]+)\\]\n\ngoroutine 1 \\[running\\]:$",
+                                  e, 2);
+    unsigned long long fn = have_fn ? strtoull(r.out + f[1].rm_so, NULL, 16) : 0;
+    unsigned long long pc = report ? strtoull(r.err + e[1].rm_so, NULL, 16) : 0;
+    GT_ASSERT_PROC(gt_exited_with(&r, 2), &r);
+    GT_ASSERT_PROC(strncmp(r.err, want, strlen(want)) == 0, &r);
+    GT_ASSERT_PROC(have_fn, &r);
+    GT_ASSERT_PROC(report, &r);
+    /* The pc is the faulting load, a few instructions into faulty_read_nil. */
+    GT_ASSERT_PROC(pc >= fn && pc < fn + 64, &r);
+    GT_ASSERT_PROC(!gt_matches(r.out, "survived"), &r);
+    gt_proc_free(&r);
+}
+
+/* Run grouppanic MODE; the id of the goroutine that panicked, or -1. */
+static long long run_grouppanic(const char *mode, gt_proc *r)
+{
+    const char *const args[] = { mode, NULL };
+    gt_run("grouppanic", args, NULL, HELPER_TIMEOUT, r);
+    regmatch_t m[2];
+    if (!gt_regex_search(r->out, "^panicking goroutine ([0-9]+)$", m, 2))
+        return -1;
+    return gt_submatch_ll(r->out, m[1]);
+}
+
+static void test_panic_inside_on_panic_is_fatal_and_prints_both_panics(void **state)
+{
+    gt_proc r;
+    long long goid = run_grouppanic("handler-panics", &r);
+
+    char want[128];
+    snprintf(want, sizeof want, "panic: boom\n\tpanic: panic in on_panic\n\n"
+             "goroutine %lld [running]:\n", goid);
+    GT_ASSERT_PROC(gt_exited_with(&r, 2), &r);
+    GT_ASSERT_PROC(goid > 1, &r);
+    GT_ASSERT_PROC(gt_matches(r.out, "^on_panic: boom$"), &r);
+    GT_ASSERT_PROC(strncmp(r.err, want, strlen(want)) == 0, &r);
+    GT_ASSERT_PROC(!gt_matches(r.out, "after panic|main survived"), &r);
+    gt_proc_free(&r);
+}
+
+static void test_panic_in_a_group_without_on_panic_is_fatal(void **state)
+{
+    gt_proc r;
+    long long goid = run_grouppanic("no-handler", &r);
+
+    char want[96];
+    snprintf(want, sizeof want, "panic: boom\n\ngoroutine %lld [running]:\n", goid);
+    GT_ASSERT_PROC(gt_exited_with(&r, 2), &r);
+    GT_ASSERT_PROC(goid > 1, &r);
+    GT_ASSERT_PROC(strncmp(r.err, want, strlen(want)) == 0, &r);
+    GT_ASSERT_PROC(!gt_matches(r.out, "after panic|main survived"), &r);
+    gt_proc_free(&r);
 }
 
 /* ---------------------------------------------------------------------
@@ -346,6 +420,9 @@ static void run_all(void *arg)
         cmocka_unit_test(test_negative_waitgroup_counter_panics_unrecovered),
         cmocka_unit_test(test_goroutine_only_call_from_plain_thread_is_fatal),
         cmocka_unit_test(test_no_false_deadlock_while_sleeping_or_in_syscall),
+        cmocka_unit_test(test_unrecovered_fault_panic_prints_the_signal_line_and_exits_2),
+        cmocka_unit_test(test_panic_inside_on_panic_is_fatal_and_prints_both_panics),
+        cmocka_unit_test(test_panic_in_a_group_without_on_panic_is_fatal),
         cmocka_unit_test(test_schedtrace_prints_go_format),
         cmocka_unit_test(test_scheddetail_prints_p_m_g_lines),
         cmocka_unit_test(test_schedtrace_setter_turns_trace_on_and_off),

@@ -15,6 +15,8 @@
  *     environment and captures its exit status, stdout and stderr.  It never
  *     blocks its thread: it polls the pipes without waiting and sleeps with
  *     gort_sleep between polls, so other goroutines keep running.
+ *   - gt_prog_path(), gt_plugin_path(): where this build put a helper
+ *     program (tests/progs/) or a test plugin (tests/plugins/).
  *   - gt_dump() and gt_goroutine_waits(): a goroutine dump as a string, and
  *     whether it shows a goroutine parked for a given reason.
  *   - gt_chan_make(): gort_chan_make, keeping the channel reachable (there is
@@ -520,17 +522,17 @@ static inline const char *gt_panic_message_of(gort_fn op, void *arg)
  * ------------------------------------------------------------------- */
 
 /*
- * Path of helper program NAME, built from tests/progs/NAME.c into
- * $GORT_TEST_BUILD_DIR/tests/progs/NAME.  Without GORT_TEST_BUILD_DIR (a
- * suite started by hand), the build directory is found from this binary,
- * which lives in BUILD/tests/.  Returns false if the path does not fit.
+ * Path of FILE in BUILD/tests/, where BUILD is $GORT_TEST_BUILD_DIR.
+ * Without GORT_TEST_BUILD_DIR (a suite started by hand), the build
+ * directory is found from this binary, which lives in BUILD/tests/.
+ * Returns false if the path does not fit.
  */
-static inline bool gt_prog_path(char *buf, size_t size, const char *name)
+static inline bool gt_tests_path(char *buf, size_t size, const char *file)
 {
     int n;
     const char *dir = getenv("GORT_TEST_BUILD_DIR");
     if (dir != NULL && dir[0] != '\0') {
-        n = snprintf(buf, size, "%s/tests/progs/%s", dir, name);
+        n = snprintf(buf, size, "%s/tests/%s", dir, file);
         return n > 0 && (size_t)n < size;
     }
     char exe[PATH_MAX];
@@ -542,11 +544,29 @@ static inline bool gt_prog_path(char *buf, size_t size, const char *name)
     }
     if (slash != NULL) {
         *slash = '\0';                        /* BUILD/tests */
-        n = snprintf(buf, size, "%s/progs/%s", exe, name);
+        n = snprintf(buf, size, "%s/%s", exe, file);
     } else {
-        n = snprintf(buf, size, "build/tests/progs/%s", name);
+        n = snprintf(buf, size, "build/tests/%s", file);
     }
     return n > 0 && (size_t)n < size;
+}
+
+/* Path of helper program NAME, built from tests/progs/NAME.c into
+ * BUILD/tests/progs/NAME. */
+static inline bool gt_prog_path(char *buf, size_t size, const char *name)
+{
+    char file[NAME_MAX + 8];
+    int n = snprintf(file, sizeof file, "progs/%s", name);
+    return n > 0 && (size_t)n < sizeof file && gt_tests_path(buf, size, file);
+}
+
+/* Path of test plugin NAME, built from tests/plugins/NAME.c into
+ * BUILD/tests/plugins/libNAME.so. */
+static inline bool gt_plugin_path(char *buf, size_t size, const char *name)
+{
+    char file[NAME_MAX + 16];
+    int n = snprintf(file, sizeof file, "plugins/lib%s.so", name);
+    return n > 0 && (size_t)n < sizeof file && gt_tests_path(buf, size, file);
 }
 
 /* What a helper program did. */
