@@ -217,6 +217,13 @@ p_t *pidleget(void)
     if (pp) {
         sched.pidle = pp->link;
         atomic_fetch_sub_explicit(&sched.npidle, 1, memory_order_seq_cst);
+        /* A P is busy again: sysmon, asleep since every P went idle,
+         * must watch it (preemption, retake).  sysmonwait is written
+         * under sched.lock, which the caller holds, so relaxed will do. */
+        if (atomic_load_explicit(&sched.sysmonwait, memory_order_relaxed)) {
+            atomic_store_explicit(&sched.sysmonwait, 0, memory_order_relaxed);
+            notewakeup(&sched.sysmonnote);
+        }
     }
     return pp;
 }

@@ -828,6 +828,71 @@ static void test_gort_go_from_foreign_thread(void **state)
 }
 
 /* ---------------------------------------------------------------------
+ * sysmon after a deep sleep
+ * ------------------------------------------------------------------- */
+
+/* Once every P has been idle a while, sysmon sleeps until the next timer.
+ * Ps that get busy again must wake it: without it nothing asks a
+ * goroutine that only reaches safe points to yield, and a goroutine
+ * queued behind two of them on two Ps would wait for the next timer. */
+static struct {
+    atomic_bool stop, spawned;
+    atomic_llong t0, latency;
+    gort_waitgroup wg;
+} sw;
+
+static void sw_first(void *arg)
+{
+    atomic_store(&sw.spawned, true);
+}
+
+static void sw_spinner(void *arg)
+{
+    int64_t end = gort_nanotime() + 10 * GORT_S;
+    while (!atomic_load(&sw.stop) && gort_nanotime() < end)
+        gort_safepoint();
+    gort_waitgroup_done(&sw.wg);
+}
+
+static void sw_late(void *arg)
+{
+    atomic_store(&sw.latency, gort_nanotime() - atomic_load(&sw.t0));
+    atomic_store(&sw.stop, true);
+    gort_waitgroup_done(&sw.wg);
+}
+
+static void *sw_thread(void *arg)
+{
+    int procs = (int)(intptr_t)arg;
+    /* A first spawn from this thread tells deadlock detection that work
+     * may come from outside while every goroutine waits. */
+    assert_int_equal(gort_go(sw_first, NULL), 0);
+    usleep(300 * 1000);   /* every P idle, no timer due: sysmon sleeps deeply */
+    for (int i = 0; i < procs; i++)
+        assert_int_equal(gort_go(sw_spinner, NULL), 0);
+    usleep(50 * 1000);
+    atomic_store(&sw.t0, gort_nanotime());
+    assert_int_equal(gort_go(sw_late, NULL), 0);
+    return NULL;
+}
+
+static void test_busy_ps_wake_a_deeply_sleeping_sysmon(void **state)
+{
+    int procs = gort_gomaxprocs(0);
+    atomic_store(&sw.stop, false);
+    atomic_store(&sw.latency, -1);
+    gort_waitgroup_add(&sw.wg, procs + 1);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, sw_thread, (void *)(intptr_t)procs), 0);
+    assert_true(gt_wait_for(atomic_load(&sw.spawned), gt_slow(10 * GORT_S)));
+    gort_waitgroup_wait(&sw.wg);   /* parked without a timer */
+    pthread_join(t, NULL);
+    int64_t ns = atomic_load(&sw.latency);
+    print_message("goroutine queued behind %d spinning goroutines ran after %.1f ms\n", procs, ns / 1e6);
+    assert_true(ns >= 0 && ns < gt_slow(2 * GORT_S));
+}
+
+/* ---------------------------------------------------------------------
  * Goroutine ids and counts
  * ------------------------------------------------------------------- */
 
@@ -1271,6 +1336,7 @@ static void run_all(void *arg)
         T(test_spawn_from_many_goroutines_runs_each_exactly_once),
         T(test_gosched_storm_keeps_every_stack_intact),
         T(test_gort_go_from_foreign_thread),
+        T(test_busy_ps_wake_a_deeply_sleeping_sysmon),
         T(test_embedding_starts_with_gort_start_and_spawns_from_its_thread),
         T(test_goroutine_dump_shows_frames_of_a_parked_goroutine),
         /* Last: leaves a goroutine asleep for a minute. */
