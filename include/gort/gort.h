@@ -296,12 +296,13 @@ GORT_API void gort_read_sched_stats(gort_sched_stats *st);
  * Write a goroutine dump, in Go's traceback style, one block per goroutine:
  *
  *     goroutine 12 [sleep, 3 minutes]:
- *     label echo/accept-loop
+ *     echo/accept-loop
  *     echo_accept(...)
  *             /usr/lib/gortd/plugins/echo.so +0x1a2b
  *     created by goroutine 1 in echo_main
  *
- * The wait duration appears once a goroutine has waited a minute, as in Go.
+ * The second line is the goroutine's label, when it has one.  The wait
+ * duration appears once a goroutine has waited a minute, as in Go.
  * The frame lines come from the goroutine's frame pointers and dladdr() and
  * appear for goroutines that are not running.  When label is not NULL, only
  * goroutines whose label starts with it are written.  write(ctx, s, n) is

@@ -5,10 +5,12 @@
  * that describes it: the ABI version, a name, a version string, optional
  * init and fini functions and a table of tasks.  Build one with
  *
- *     cc -shared -fPIC $(pkg-config --cflags gort) -o hello.so hello.c
+ *     cc -shared -fPIC -I<gort>/include -o hello.so hello.c
  *
  * and nothing else: the gort_* functions resolve from gortd when it loads
- * the file.  A minimal plugin:
+ * the file.  (Code built with a sanitizer faults inside the sanitizer's
+ * instrumentation, outside the plugin's own code, where a fault stays
+ * fatal.)  A minimal plugin:
  *
  *     #include <gort/plugin.h>
  *
@@ -128,7 +130,9 @@ static inline bool gort_task_stopping(const gort_task *t)
  * Goroutine only. */
 static inline bool gort_task_sleep(const gort_task *t, int64_t ns)
 {
-    return gort_chan_recv_until(t->done, NULL, NULL, gort_nanotime() + ns) == -ETIMEDOUT;
+    int64_t now = gort_nanotime();
+    int64_t deadline = ns > INT64_MAX - now ? INT64_MAX : now + ns;
+    return gort_chan_recv_until(t->done, NULL, NULL, deadline) == -ETIMEDOUT;
 }
 
 #ifdef __cplusplus
