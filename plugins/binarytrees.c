@@ -58,19 +58,6 @@ struct bt_work {
     gort_waitgroup *wg;
 };
 
-static long long bt_arg(const gort_task *t, int i, const char *what, long long def, long long lo, long long hi)
-{
-    if (i >= t->argc)
-        return def;
-    const char *s = t->argv[i];
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi)
-        gort_panicf("%s: %s: %s \"%s\" is not an integer in %lld..%lld", t->plugin, t->name, what, s, lo, hi);
-    return v;
-}
-
 /* Called once per node built or checked.  Every BT_CHECK_EVERY nodes it
  * offers a safe point (checking allocates nothing, so it would otherwise
  * reach none) and looks at the done channel.  True once the task has been asked to
@@ -195,7 +182,7 @@ static void bt_run(gort_task *t)
 {
     if (t->argc > 1)
         gort_panicf("binarytrees: run takes at most one argument (depth), got %d", t->argc);
-    int depth = (int)bt_arg(t, 0, "depth", 16, BT_MIN_DEPTH, BT_MAX_DEPTH);
+    int depth = (int)gort_task_arg_int(t, 0, "depth", 16, BT_MIN_DEPTH, BT_MAX_DEPTH);
     int64_t first = 1, since = gort_nanotime(), trees;
     for (int64_t round = 1; !gort_task_stopping(t) && (trees = bt_round(t, depth)) >= 0; round++) {
         int64_t now = gort_nanotime();

@@ -54,19 +54,6 @@ struct cs_worker {
     _Atomic uint64_t n, sum;
 };
 
-static long long cs_arg(const gort_task *t, int i, const char *what, long long def, long long lo, long long hi)
-{
-    if (i >= t->argc)
-        return def;
-    const char *s = t->argv[i];
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi)
-        gort_panicf("%s: %s: %s \"%s\" is not an integer in %lld..%lld", t->plugin, t->name, what, s, lo, hi);
-    return v;
-}
-
 static void cs_count(struct cs_worker *w, uint64_t v)
 {
     atomic_store_explicit(&w->n, atomic_load_explicit(&w->n, memory_order_relaxed) + 1, memory_order_relaxed);
@@ -139,9 +126,9 @@ static void cs_run(gort_task *t)
 {
     if (t->argc > 3)
         gort_panicf("chanstress: run takes at most three arguments (producers, consumers, cap), got %d", t->argc);
-    int np = (int)cs_arg(t, 0, "producers", 4, 1, CS_MAX_WORKERS);
-    int nc = (int)cs_arg(t, 1, "consumers", 4, 1, CS_MAX_WORKERS);
-    size_t cap = (size_t)cs_arg(t, 2, "cap", 64, 0, CS_MAX_CAP);
+    int np = (int)gort_task_arg_int(t, 0, "producers", 4, 1, CS_MAX_WORKERS);
+    int nc = (int)gort_task_arg_int(t, 1, "consumers", 4, 1, CS_MAX_WORKERS);
+    size_t cap = (size_t)gort_task_arg_int(t, 2, "cap", 64, 0, CS_MAX_CAP);
 
     gort_chan *ch = gort_chan_make(sizeof(uint64_t), cap);
     if (!ch)

@@ -47,22 +47,6 @@ GORT_TYPE(hello_word_type, struct hello_word, next, text);
  * counter, read once after every task has ended. */
 static _Atomic uint64_t hello_ticks;
 
-/* Argument i as an integer in [lo, hi], def when absent; panics naming the
- * task and the argument otherwise. */
-static long long hello_arg(const gort_task *t, int i, const char *what, long long def, long long lo,
-                           long long hi)
-{
-    if (i >= t->argc)
-        return def;
-    const char *s = t->argv[i];
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi)
-        gort_panicf("%s: %s: %s \"%s\" is not an integer in %lld..%lld", t->plugin, t->name, what, s, lo, hi);
-    return v;
-}
-
 static struct hello_word *hello_word_new(const char *text, int64_t tick, struct hello_word *next)
 {
     struct hello_word *w = gort_new(&hello_word_type);
@@ -104,7 +88,7 @@ static void hello_tick(gort_task *t)
 {
     if (t->argc > 1)
         gort_panicf("hello: tick takes at most one argument (interval_ms), got %d", t->argc);
-    int64_t interval = hello_arg(t, 0, "interval_ms", 1000, 1, HELLO_MAX_INTERVAL_MS) * GORT_MS;
+    int64_t interval = gort_task_arg_int(t, 0, "interval_ms", 1000, 1, HELLO_MAX_INTERVAL_MS) * GORT_MS;
 
     /* The ring lives on this goroutine's stack, which the collector scans:
      * the last HELLO_RING messages stay reachable, older ones are garbage. */

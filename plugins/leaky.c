@@ -57,20 +57,6 @@ static struct leaky_chunk *leaky_head;
 static uint64_t leaky_bytes, leaky_chunks;
 static gort_mutex leaky_mu = GORT_MUTEX_INIT;   /* protects leaky_head, leaky_bytes, leaky_chunks */
 
-static long long leaky_arg(const gort_task *t, int i, const char *what, long long def, long long lo,
-                           long long hi)
-{
-    if (i >= t->argc)
-        return def;
-    const char *s = t->argv[i];
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi)
-        gort_panicf("%s: %s: %s \"%s\" is not an integer in %lld..%lld", t->plugin, t->name, what, s, lo, hi);
-    return v;
-}
-
 static struct leaky_chunk *leaky_chunk_new(uint64_t seq)
 {
     struct leaky_chunk *c = gort_new(&leaky_chunk_type);
@@ -107,8 +93,8 @@ static void leaky_grow(gort_task *t)
 {
     if (t->argc > 2)
         gort_panicf("leaky: grow takes at most two arguments (bytes_per_second, max_mb), got %d", t->argc);
-    uint64_t rate = (uint64_t)leaky_arg(t, 0, "bytes_per_second", 1048576, 1, LEAKY_MAX_RATE);
-    uint64_t max = (uint64_t)leaky_arg(t, 1, "max_mb", 256, 1, LEAKY_MAX_MB) << 20;
+    uint64_t rate = (uint64_t)gort_task_arg_int(t, 0, "bytes_per_second", 1048576, 1, LEAKY_MAX_RATE);
+    uint64_t max = (uint64_t)gort_task_arg_int(t, 1, "max_mb", 256, 1, LEAKY_MAX_MB) << 20;
 
     /* The rate is kept over time, not per tick: a late tick makes up. */
     int64_t since = gort_nanotime();

@@ -68,6 +68,7 @@
 #define GORT_PLUGIN_H
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include <gort/gort.h>
 
@@ -117,6 +118,24 @@ typedef struct gort_plugin {
 #define GORT_PLUGIN(...)                                                                                     \
     __attribute__((visibility("default"))) extern const gort_plugin gort_plugin_v1;                          \
     const gort_plugin gort_plugin_v1 = {.abi = GORT_PLUGIN_ABI, __VA_ARGS__}
+
+/* Argument i as an integer in [min, max], def when there is no argument i.
+ * A bad one panics naming the plugin, the task, the argument (what) and
+ * the range, which fails the plugin: use it for arguments a task cannot
+ * run without.  Goroutine only. */
+static inline long long gort_task_arg_int(const gort_task *t, int i, const char *what, long long def,
+                                          long long min, long long max)
+{
+    if (i >= t->argc)
+        return def;
+    const char *s = t->argv[i];
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE || v < min || v > max)
+        gort_panicf("%s: %s: %s \"%s\" is not an integer in %lld..%lld", t->plugin, t->name, what, s, min, max);
+    return v;
+}
 
 /* True once the task has been asked to stop (never blocks). */
 static inline bool gort_task_stopping(const gort_task *t)
