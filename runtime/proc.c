@@ -746,14 +746,18 @@ top:;
 
     /* A G made runnable after our last look found us spinning (so it did
      * not wake anyone) or found our P idle.  Now that we are neither, look
-     * once more at every run queue. */
+     * once more at every run queue, the global one included: a thread
+     * that is not an M queues there (newproc, goready), then reads
+     * nmspinning; we dropped it before this look, so one of us sees the
+     * other. */
     if (mp->spinning) {
         WRITE_ONCE(mp->spinning, false);
         if (atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst) - 1 < 0)
             rt_throw("findrunnable: negative nmspinning");
-        for (int32_t i = 0; i < procs; i++) {
-            p_t *p2 = allp[i];
-            if (!runqempty(p2)) {
+        for (int32_t i = -1; i < procs; i++) {
+            bool work = i < 0 ? atomic_load_explicit(&sched.runqsize, memory_order_seq_cst) != 0
+                              : !runqempty(allp[i]);
+            if (work) {
                 rtlock_lock(&sched.lock);
                 pp = pidleget();
                 rtlock_unlock(&sched.lock);
@@ -908,6 +912,7 @@ void goready(g_t *gp)
         rtlock_lock(&sched.lock);
         globrunqput(gp);
         rtlock_unlock(&sched.lock);
+        atomic_thread_fence(memory_order_seq_cst);   /* as in newproc */
     }
     wakep();
 }
@@ -1392,6 +1397,9 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, struct g
         rtlock_lock(&sched.lock);
         globrunqput(gp);
         rtlock_unlock(&sched.lock);
+        /* The queued G before wakep's look at nmspinning (see the recheck
+         * in findrunnable). */
+        atomic_thread_fence(memory_order_seq_cst);
     }
     wakep();
     if (mp)

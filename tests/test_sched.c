@@ -892,6 +892,70 @@ static void test_busy_ps_wake_a_deeply_sleeping_sysmon(void **state)
     assert_true(ns >= 0 && ns < gt_slow(2 * GORT_S));
 }
 
+/* A goroutine queued from a thread that is not an M goes to the global
+ * queue; an M that stops spinning at that moment must still see it.  The
+ * thread spawns pairs and waits for each pair to run, with short idle
+ * gaps, so that Ms keep going from spinning to idle. */
+#define WAKE_PAIRS 60000
+
+static struct {
+    atomic_long ran, lost_at;
+    gort_sema finished;
+} wk = {.finished = GORT_SEMA_INIT};
+
+static void wk_finish(void *arg)
+{
+    gort_sema_release(&wk.finished, 1);
+}
+
+static void wk_quick(void *arg)
+{
+    atomic_fetch_add(&wk.ran, 1);
+}
+
+static void wk_busy(void *arg)
+{
+    for (volatile int i = 0; i < (int)(intptr_t)arg; i++) {
+    }
+    atomic_fetch_add(&wk.ran, 1);
+}
+
+static void *wk_thread(void *arg)
+{
+    long pairs = (long)(intptr_t)arg;
+    for (long i = 0; i < pairs && atomic_load(&wk.lost_at) < 0; i++) {
+        long want = atomic_load(&wk.ran) + 2;
+        assert_int_equal(gort_go(wk_busy, (void *)(intptr_t)(i * 7919 % 2000)), 0);
+        assert_int_equal(gort_go(wk_quick, NULL), 0);
+        int64_t deadline = gort_nanotime() + gt_slow(5 * GORT_S);
+        while (atomic_load(&wk.ran) < want) {
+            if (gort_nanotime() > deadline) {
+                atomic_store(&wk.lost_at, i);
+                break;
+            }
+        }
+        if (i % 7 == 0)
+            usleep((useconds_t)(i % 200));
+    }
+    assert_int_equal(gort_go(wk_finish, NULL), 0);
+    return NULL;
+}
+
+static void test_goroutines_queued_from_a_foreign_thread_are_never_left_unrun(void **state)
+{
+    long pairs = gt_scale(WAKE_PAIRS);
+    atomic_store(&wk.lost_at, -1);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wk_thread, (void *)(intptr_t)pairs), 0);
+    /* Parked on one far timer: no M of ours stays busy polling. */
+    bool done = gort_sema_acquire_until(&wk.finished, 1, gort_nanotime() + gt_slow(300 * GORT_S)) == 0;
+    if (done)
+        pthread_join(t, NULL);
+    assert_true(done);
+    if (atomic_load(&wk.lost_at) >= 0)
+        fail_msg("pair %ld of %ld was never run", atomic_load(&wk.lost_at), pairs);
+}
+
 /* ---------------------------------------------------------------------
  * Goroutine ids and counts
  * ------------------------------------------------------------------- */
@@ -1337,6 +1401,7 @@ static void run_all(void *arg)
         T(test_gosched_storm_keeps_every_stack_intact),
         T(test_gort_go_from_foreign_thread),
         T(test_busy_ps_wake_a_deeply_sleeping_sysmon),
+        T(test_goroutines_queued_from_a_foreign_thread_are_never_left_unrun),
         T(test_embedding_starts_with_gort_start_and_spawns_from_its_thread),
         T(test_goroutine_dump_shows_frames_of_a_parked_goroutine),
         /* Last: leaves a goroutine asleep for a minute. */
