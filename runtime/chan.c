@@ -180,7 +180,7 @@ void wait_timeout_fire(void *arg, uintptr_t seq)
     uint64_t want = (uint64_t)seq << 1;
     if (atomic_compare_exchange_strong_explicit(&gp->waitclaim, &want, want | 1,
                                                 memory_order_acq_rel, memory_order_relaxed)) {
-        gp->param = NULL;
+        WRITE_ONCE(gp->param, NULL);
         goready(gp);
     }
 }
@@ -268,7 +268,7 @@ void chan_send_to(gort_chan *c, sudog *sg, const void *ep)
     copyelem(c, sg->elem, ep);
     sg->success = true;
     g_t *gp = sg->g;
-    gp->param = sg;
+    WRITE_ONCE(gp->param, sg);
     rtlock_unlock(&c->lock);
     goready(gp);
 }
@@ -289,7 +289,7 @@ void chan_recv_from(gort_chan *c, sudog *sg, void *ep)
     }
     sg->success = true;
     g_t *gp = sg->g;
-    gp->param = sg;
+    WRITE_ONCE(gp->param, sg);
     rtlock_unlock(&c->lock);
     goready(gp);
 }
@@ -355,12 +355,12 @@ static sudog *chanwait(g_t *gp, gort_chan *c, waitq *q, void *ep, int64_t deadli
         timer_init(&t, gp, sg->seq, deadline);
         cp.t = &t;
     }
-    gp->param = NULL;
+    WRITE_ONCE(gp->param, NULL);
     enqueue(q, sg);
     gopark(chanpark_commit, &cp, reason);
     if (deadline) {
         deltimer(&t);
-        if (gp->param == NULL) {
+        if (READ_ONCE(gp->param) == NULL) {
             /* Timed out: no waker claimed us, so nobody will touch sg once
              * it is off the queue. */
             rtlock_lock(&c->lock);
@@ -370,7 +370,7 @@ static sudog *chanwait(g_t *gp, gort_chan *c, waitq *q, void *ep, int64_t deadli
             return NULL;
         }
     }
-    if (gp->param != sg)
+    if (READ_ONCE(gp->param) != sg)
         rt_throw("chan: goroutine woken with the wrong sudog");
     return sg;
 }
@@ -549,13 +549,13 @@ void gort_chan_close(gort_chan *c)
         if (sg->elem && c->elemsize)
             memset(sg->elem, 0, c->elemsize);
         sg->success = false;
-        sg->g->param = sg;
+        WRITE_ONCE(sg->g->param, sg);
         sg->next = wake;
         wake = sg;
     }
     while ((sg = dequeue(&c->sendq)) != NULL) {
         sg->success = false;
-        sg->g->param = sg;
+        WRITE_ONCE(sg->g->param, sg);
         sg->next = wake;
         wake = sg;
     }

@@ -610,7 +610,7 @@ NO_SANITIZE static int scan_segments(struct dl_phdr_info *info, size_t size, voi
 static void scan_gextra(struct gcwork *w, g_t *gp)
 {
     shade_w(w, (uintptr_t)gp->arg);
-    shade_w(w, (uintptr_t)gp->param);
+    shade_w(w, (uintptr_t)READ_ONCE(gp->param));
     for (pframe *f = gp->pframe; f; f = f->parent)
         for (gdefer *d = f->defers; d; d = d->link)
             shade_w(w, (uintptr_t)d->arg);

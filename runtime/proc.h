@@ -91,7 +91,9 @@ typedef struct g {
     uint64_t acct_bytes, acct_objects;
     bool containing;              /* its group's panic handler is running */
     /* Third line. */
-    void *param;                  /* passed by the waker to the parked G */
+    void *param;                  /* passed by the waker to the parked G;
+                                     relaxed atomics: the collector reads it
+                                     while scanning the parked G */
     /* Defer/panic state (panic.c); only the G itself touches it. */
     struct pframe *pframe;        /* innermost gort_pcall or deferred-call
                                      frame; NULL: the body's, topframe */

@@ -256,7 +256,7 @@ static int selectgo(gort_select_case *cases, int n, bool block, int64_t deadline
         link = &sg->waitlink;
         enqueue(cases[i].dir == GORT_SEND ? &cases[i].c->sendq : &cases[i].c->recvq, sg);
     }
-    gp->param = NULL;
+    WRITE_ONCE(gp->param, NULL);
     timer t;
     struct selpark sp = {cases, lockorder, norder, NULL};
     if (deadline) {
@@ -270,7 +270,7 @@ static int selectgo(gort_select_case *cases, int n, bool block, int64_t deadline
     /* Pass 3: the winner was taken off its queue by the waker; take the
      * others off theirs. */
     sellock(cases, lockorder, norder);
-    sudog *won = gp->param;
+    sudog *won = READ_ONCE(gp->param);
     chosen = -ETIMEDOUT;
     for (sudog *sg = sglist, *next; sg; sg = next) {
         next = sg->waitlink;
