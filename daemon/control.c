@@ -968,8 +968,9 @@ static void cmd_task_start(struct client *c, struct proto_req *r)
     json_t *res = NULL;
     enum proto_err e = plugin_task_start(plugin, task, json_object_get(r->args, "args"), &res, msg, sizeof msg);
     if (e == PROTO_OK)
-        publish("task.start", c, json_pack("{s:O, s:s, s:s}", "task_id", json_object_get(res, "task_id"), "plugin",
-                                          plugin, "task", task));
+        publish("task.start", c,
+                json_pack("{s:I, s:s, s:s}", "task_id", json_integer_value(json_object_get(res, "task_id")),
+                          "plugin", plugin, "task", task));
     send_line(c, plugin_answer(r->id, e, msg, res));
 }
 

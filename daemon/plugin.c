@@ -893,8 +893,9 @@ enum proto_err plugin_load(const char *path, json_t **result, char *msg, size_t 
     enum proto_err e = load_locked(path, result, msg, msgsize);
     pthread_mutex_unlock(&reg.op_mu);
     if (e == PROTO_OK)
-        control_post_event("plugin.loaded", json_pack("{s:O, s:O}", "plugin", json_object_get(*result, "name"),
-                                                    "path", json_object_get(*result, "path")));
+        control_post_event("plugin.loaded",
+                           json_pack("{s:s, s:s}", "plugin", json_string_value(json_object_get(*result, "name")),
+                                     "path", json_string_value(json_object_get(*result, "path"))));
     return e;
 }
 
@@ -1059,7 +1060,8 @@ static void load_dir(const char *dirpath)
         n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX], real[PATH_MAX], msg[1024];
         snprintf(path, sizeof path, "%s/%s", dirpath, names[i]);
