@@ -69,9 +69,8 @@ gort_group *gort_group_current(void)
     return gp && gp->m && gp != &gp->m->g0 ? gp->group : NULL;
 }
 
-/* Hand gp's counts since runstart to its group; its clock restarts at now
- * (0: stopped). */
-static void flush(g_t *gp, int64_t now, int64_t restart)
+/* Hand gp's counts since runstart to its group and stop its clock. */
+static void flush(g_t *gp, int64_t now)
 {
     gort_group *grp = gp->group;
     if (gp->runstart != 0)
@@ -81,14 +80,14 @@ static void flush(g_t *gp, int64_t now, int64_t restart)
         atomic_fetch_add_explicit(&grp->alloc_objects, gp->acct_objects, memory_order_relaxed);
         gp->acct_bytes = gp->acct_objects = 0;
     }
-    gp->runstart = restart;
+    gp->runstart = 0;
 }
 
 void group_switch(g_t *from, g_t *to)
 {
     int64_t now = gort_nanotime();
     if (from->group)
-        flush(from, now, 0);
+        flush(from, now);
     if (to->group)
         to->runstart = now;
 }
@@ -96,7 +95,7 @@ void group_switch(g_t *from, g_t *to)
 void group_pause(g_t *gp)
 {
     if (gp->group)
-        flush(gp, gort_nanotime(), 0);
+        flush(gp, gort_nanotime());
 }
 
 void group_resume(g_t *gp)

@@ -901,6 +901,18 @@ void gopark(bool (*unlockf)(g_t *gp, void *arg), void *arg, waitreason reason)
         mcall(park_m, false);
 }
 
+/* Queue gp from a thread without a P (not an M, or an M without one):
+ * on the global queue, then a full fence so that the caller's wakep looks
+ * at nmspinning only after the G is visible (see the recheck in
+ * findrunnable: one of the two sees the other). */
+static void readyforeign(g_t *gp)
+{
+    rtlock_lock(&sched.lock);
+    globrunqput(gp);
+    rtlock_unlock(&sched.lock);
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
 void goready(g_t *gp)
 {
     casgstatus(gp, G_WAITING, G_RUNNABLE);
@@ -909,10 +921,7 @@ void goready(g_t *gp)
     if (pp) {
         runqput(pp, gp, true);
     } else {
-        rtlock_lock(&sched.lock);
-        globrunqput(gp);
-        rtlock_unlock(&sched.lock);
-        atomic_thread_fence(memory_order_seq_cst);   /* as in newproc */
+        readyforeign(gp);
     }
     wakep();
 }
@@ -1394,12 +1403,7 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, struct g
     if (pp) {
         runqput(pp, gp, true);
     } else {
-        rtlock_lock(&sched.lock);
-        globrunqput(gp);
-        rtlock_unlock(&sched.lock);
-        /* The queued G before wakep's look at nmspinning (see the recheck
-         * in findrunnable). */
-        atomic_thread_fence(memory_order_seq_cst);
+        readyforeign(gp);
     }
     wakep();
     if (mp)
