@@ -15,12 +15,29 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "proto.h"
 
 #define GORTD_VERSION "0.1.0"
+
+/* Clocks in nanoseconds: CLOCK_MONOTONIC for durations and deadlines,
+ * CLOCK_REALTIME for what the protocol reports as *_ns times. */
+static inline int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* ------------------------------------------------------------------ */
 /* Configuration (config.c)                                             */

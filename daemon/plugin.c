@@ -125,18 +125,11 @@ static struct {
     .mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
-static int64_t now_ns(clockid_t clk)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Wait on reg.cv (reg.mu held) until the CLOCK_MONOTONIC deadline or at
  * most POLL_NS. */
 static void cv_wait_until(int64_t deadline)
 {
-    int64_t t = now_ns(CLOCK_MONOTONIC) + POLL_NS;
+    int64_t t = mono_ns() + POLL_NS;
     if (t > deadline)
         t = deadline;
     struct timespec ts = {t / 1000000000, t % 1000000000};
@@ -308,7 +301,7 @@ static struct task *task_launch(struct plugin *pl, int idx, char **argv, int arg
     ti->t.name = ti->def->name;
     ti->t.argc = argc;
     ti->t.argv = argv;
-    ti->started_ns = now_ns(CLOCK_REALTIME);
+    ti->started_ns = wall_ns();
     gort_root_add(&ti->t.done, sizeof ti->t.done);
     gort_go_opts o = {.label = pl->labels[idx], .group = pl->group};
     int err = gort_go_with(task_main, ti, &o);
@@ -389,7 +382,7 @@ static struct task *find_task(uint64_t id)
 
 enum proto_err plugin_task_stop(uint64_t id, int timeout_ms, json_t **result, char *msg, size_t msgsize)
 {
-    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    int64_t t0 = mono_ns();
     int64_t deadline = t0 + (int64_t)timeout_ms * 1000000;
     pthread_mutex_lock(&reg.mu);
     struct task *ti = find_task(id);
@@ -400,7 +393,7 @@ enum proto_err plugin_task_stop(uint64_t id, int timeout_ms, json_t **result, ch
     }
     if (mark_stop(ti->pl, ti))
         start_stopper(ti->pl);   /* not a goroutine: may start it under the lock */
-    while (find_task(id) && now_ns(CLOCK_MONOTONIC) < deadline)
+    while (find_task(id) && mono_ns() < deadline)
         cv_wait_until(deadline);
     bool running = find_task(id) != NULL;
     pthread_mutex_unlock(&reg.mu);
@@ -410,7 +403,7 @@ enum proto_err plugin_task_stop(uint64_t id, int timeout_ms, json_t **result, ch
         return PROTO_ETIMEDOUT;
     }
     *result = json_pack("{s:I, s:I}", "task_id", (json_int_t)id, "duration_ns",
-                        (json_int_t)(now_ns(CLOCK_MONOTONIC) - t0));
+                        (json_int_t)(mono_ns() - t0));
     return PROTO_OK;
 }
 
@@ -497,19 +490,20 @@ static void hook_main(void *arg)
 /* Run init or fini (whichever pl's state calls for) on a goroutine of the
  * plugin and wait for it until deadline.  Returns its result, -ECANCELED
  * if it panicked, -ETIMEDOUT if it is still running. */
-static int run_hook(struct plugin *pl, int which, int64_t deadline)
+static int run_hook(struct plugin *pl, int64_t deadline)
 {
     pthread_mutex_lock(&reg.mu);
     pl->hook_done = false;
     pl->hook_goid = 0;
     pl->hook_rc = 0;
+    bool fini = pl->state != PS_LOADING;
     pthread_mutex_unlock(&reg.mu);
-    gort_go_opts o = {.label = pl->labels[pl->ntasks + which], .group = pl->group};
+    gort_go_opts o = {.label = pl->labels[pl->ntasks + fini], .group = pl->group};
     int err = gort_go_with(hook_main, pl, &o);
     if (err)
         return err;
     pthread_mutex_lock(&reg.mu);
-    while (!pl->hook_done && now_ns(CLOCK_MONOTONIC) < deadline)
+    while (!pl->hook_done && mono_ns() < deadline)
         cv_wait_until(deadline);
     int rc = pl->hook_done ? pl->hook_rc : -ETIMEDOUT;
     pthread_mutex_unlock(&reg.mu);
@@ -759,25 +753,38 @@ static json_t *plugin_json(const struct plugin *pl, bool detail)
     return o;
 }
 
+/* Wait until pl has no goroutine and no task left, or until deadline;
+ * then, with some left, mark it stuck.  Returns how many goroutines are
+ * left (a task not unlinked yet counts for one). */
+static int64_t drain(struct plugin *pl, int64_t deadline)
+{
+    gort_group_stats gs;
+    int64_t left;
+    pthread_mutex_lock(&reg.mu);
+    for (;;) {
+        gort_group_read(pl->group, &gs);
+        left = gs.goroutines ? gs.goroutines : pl->tasks != NULL;
+        if (left == 0 || mono_ns() >= deadline)
+            break;
+        cv_wait_until(deadline);
+    }
+    if (left)
+        pl->state = PS_STUCK;
+    pthread_mutex_unlock(&reg.mu);
+    return left;
+}
+
 /* Take pl back out after a failed init: wait for the goroutines init
  * started, then free it; or leave it stuck.  reg.op_mu held. */
 static void abandon(struct plugin *pl, int64_t deadline)
 {
-    gort_group_stats gs;
     pthread_mutex_lock(&reg.mu);
     pl->state = PS_UNLOADING;
-    for (;;) {
-        gort_group_read(pl->group, &gs);
-        if (gs.goroutines == 0 || now_ns(CLOCK_MONOTONIC) >= deadline)
-            break;
-        cv_wait_until(deadline);
-    }
-    if (gs.goroutines != 0)
-        pl->state = PS_STUCK;
     pthread_mutex_unlock(&reg.mu);
-    if (gs.goroutines != 0) {
+    int64_t left = drain(pl, deadline);
+    if (left) {
         logmsg(LOG_P_ERR, "plugin %s: %lld goroutines started by its init are still running; it stays loaded as stuck",
-               pl->name, (long long)gs.goroutines);
+               pl->name, (long long)left);
         return;
     }
     unlink_plugin(pl);
@@ -850,8 +857,8 @@ static enum proto_err load_locked(const char *path, json_t **result, char *msg, 
     struct seg_find f = {lm, pl};
     dl_iterate_phdr(add_code_ranges, &f);
 
-    int64_t deadline = now_ns(CLOCK_MONOTONIC) + (int64_t)reg.cfg->unload_timeout_ms * 1000000;
-    int rc = pl->desc->init ? run_hook(pl, 0, deadline) : 0;
+    int64_t deadline = mono_ns() + (int64_t)reg.cfg->unload_timeout_ms * 1000000;
+    int rc = pl->desc->init ? run_hook(pl, deadline) : 0;
     if (rc != 0) {
         pthread_mutex_lock(&reg.mu);
         if (rc == -ECANCELED)
@@ -870,7 +877,7 @@ static enum proto_err load_locked(const char *path, json_t **result, char *msg, 
     }
 
     pthread_mutex_lock(&reg.mu);
-    pl->loaded_ns = now_ns(CLOCK_REALTIME);
+    pl->loaded_ns = wall_ns();
     if (pl->state == PS_LOADING)
         pl->state = PS_LOADED;
     for (int i = 0; i < pl->ntasks && pl->state == PS_LOADED; i++) {
@@ -918,34 +925,23 @@ static bool begin_unload(struct plugin *pl)
  * it stuck.  reg.op_mu held; pl is unloading. */
 static enum proto_err finish_unload(struct plugin *pl, int64_t deadline, int timeout_ms, char *msg, size_t msgsize)
 {
-    gort_group_stats gs;
-    pthread_mutex_lock(&reg.mu);
-    for (;;) {
-        gort_group_read(pl->group, &gs);
-        if ((gs.goroutines == 0 && !pl->tasks) || now_ns(CLOCK_MONOTONIC) >= deadline)
-            break;
-        cv_wait_until(deadline);
-    }
-    bool stuck = gs.goroutines != 0 || pl->tasks;
-    if (stuck)
-        pl->state = PS_STUCK;
-    pthread_mutex_unlock(&reg.mu);
-    if (stuck) {
+    int64_t left = drain(pl, deadline);
+    if (left) {
         snprintf(msg, msgsize, "plugin \"%s\" did not stop within %d ms: %lld goroutines left; it stays loaded as stuck",
-                 pl->name, timeout_ms, (long long)gs.goroutines);
+                 pl->name, timeout_ms, (long long)left);
         logmsg(LOG_P_ERR, "%s", msg);
         size_t len = 0;
         char *dump = goroutine_dump(pl->label_prefix, &len, NULL);
         if (dump)
             log_lines(LOG_P_ERR, dump, len);
         control_post_event("plugin.stuck", json_pack("{s:s, s:I, s:s%}", "plugin", pl->name, "goroutines",
-                                                     (json_int_t)gs.goroutines, "dump", dump ? dump : "",
+                                                     (json_int_t)left, "dump", dump ? dump : "",
                                                      dump ? len : 0));
         free(dump);
         return PROTO_ETIMEDOUT;
     }
     if (pl->desc->fini) {
-        int rc = run_hook(pl, 1, deadline);
+        int rc = run_hook(pl, deadline);
         if (rc == -ETIMEDOUT) {
             pthread_mutex_lock(&reg.mu);
             pl->state = PS_STUCK;
@@ -956,11 +952,14 @@ static enum proto_err finish_unload(struct plugin *pl, int64_t deadline, int tim
             return PROTO_ETIMEDOUT;
         }
         /* A fini that panicked was logged by plugin_panic; the plugin
-         * goes all the same. */
-        pthread_mutex_lock(&reg.mu);
-        while (gort_group_read(pl->group, &gs), gs.goroutines != 0 && now_ns(CLOCK_MONOTONIC) < deadline)
-            cv_wait_until(deadline);
-        pthread_mutex_unlock(&reg.mu);
+         * goes all the same, once what fini started has ended: its code
+         * is about to be unmapped. */
+        if ((left = drain(pl, deadline))) {
+            snprintf(msg, msgsize, "goroutines started by fini of plugin \"%s\" still run; it stays loaded as stuck",
+                     pl->name);
+            logmsg(LOG_P_ERR, "%s", msg);
+            return PROTO_ETIMEDOUT;
+        }
     }
     char *name = strdup(pl->name);
     unlink_plugin(pl);
@@ -972,7 +971,7 @@ static enum proto_err finish_unload(struct plugin *pl, int64_t deadline, int tim
 
 enum proto_err plugin_unload(const char *name, int timeout_ms, json_t **result, char *msg, size_t msgsize)
 {
-    int64_t t0 = now_ns(CLOCK_MONOTONIC);
+    int64_t t0 = mono_ns();
     pthread_mutex_lock(&reg.op_mu);
     pthread_mutex_lock(&reg.mu);
     struct plugin *pl = find_plugin(name);
@@ -989,13 +988,13 @@ enum proto_err plugin_unload(const char *name, int timeout_ms, json_t **result, 
         e = finish_unload(pl, t0 + (int64_t)timeout_ms * 1000000, timeout_ms, msg, msgsize);
     pthread_mutex_unlock(&reg.op_mu);
     if (!e)
-        *result = json_pack("{s:s, s:I}", "plugin", name, "duration_ns", (json_int_t)(now_ns(CLOCK_MONOTONIC) - t0));
+        *result = json_pack("{s:s, s:I}", "plugin", name, "duration_ns", (json_int_t)(mono_ns() - t0));
     return e;
 }
 
 void plugins_stop_all(int timeout_ms)
 {
-    int64_t deadline = now_ns(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000000;
+    int64_t deadline = mono_ns() + (int64_t)timeout_ms * 1000000;
     pthread_mutex_lock(&reg.op_mu);
     pthread_mutex_lock(&reg.mu);
     for (struct plugin *pl = reg.list; pl; pl = pl->next)
