@@ -137,6 +137,7 @@ static struct {
     _Atomic uint64_t goal;            /* heap goal; UINT64_MAX none */
     _Atomic uint64_t limit_retained;  /* heap bytes retained allowed by the limit */
     _Atomic uint64_t nonheap_sys;     /* runtime memory outside the heap, last cycle */
+    _Atomic bool limit_bound;         /* the memory limit lowered the goal */
     uint64_t marked;                  /* live after the last cycle */
     double trigger_frac;              /* trigger position in the runway */
 } pacer = {.percent = 100, .memlimit = INT64_MAX, .trigger = MIN_HEAP_GOAL * 7 / 8,
@@ -1401,6 +1402,53 @@ static const char *fmt_ms(char *buf, size_t n, uint64_t ns)
     return buf;
 }
 
+/* Go 1.19's gctrace line, from a finished cycle's record. */
+static void gc_trace_line(const gort_gc_cycle *c)
+{
+    char ms[8][16];
+    const int64_t t[8] = {c->clock_ns[0], c->clock_ns[1], c->clock_ns[2], c->cpu_ns[0],
+                          c->cpu_ns[1],   c->cpu_ns[2],   c->cpu_ns[3],   c->cpu_ns[4]};
+    for (int i = 0; i < 8; i++)
+        fmt_ms(ms[i], sizeof ms[i], (uint64_t)t[i]);
+    rt_tracef("gc %u @%lld.%03llds %d%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
+              "%llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB globals, %d P%s\n",
+              c->num, (long long)(c->since_start_ns / GORT_S), (long long)(c->since_start_ns % GORT_S / GORT_MS),
+              c->cpu_percent, ms[0], ms[1], ms[2], ms[3], ms[4], ms[5], ms[6], ms[7],
+              (unsigned long long)(c->heap_start >> 20), (unsigned long long)(c->heap_end >> 20),
+              (unsigned long long)(c->heap_marked >> 20), (unsigned long long)(c->heap_goal >> 20),
+              (unsigned long long)(c->stacks >> 20), (unsigned long long)(c->globals >> 20), c->procs,
+              c->forced ? " (forced)" : "");
+}
+
+static const gort_observer *_Atomic observer;
+
+void gort_set_observer(const gort_observer *o)
+{
+    atomic_store_explicit(&observer, o, memory_order_release);
+}
+
+void gc_observe_scavenge(gort_scav_kind kind, int64_t num, uint64_t released)
+{
+    const gort_observer *obs = atomic_load_explicit(&observer, memory_order_acquire);
+    if (!obs || !obs->scavenge)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t sys = atomic_load_explicit(&heapstats.heap_sys, memory_order_relaxed);
+    uint64_t inuse = atomic_load_explicit(&heapstats.heap_inuse, memory_order_relaxed);
+    gort_scav_pass s = {
+        .time_ns = (int64_t)now.tv_sec * GORT_S + now.tv_nsec,
+        .num = num,
+        .kind = kind,
+        .released = released,
+        .heap_inuse = inuse,
+        .heap_idle = sys - inuse,
+        .heap_sys = sys,
+        .heap_released = atomic_load_explicit(&heapstats.heap_released, memory_order_relaxed),
+    };
+    obs->scavenge(obs->ctx, &s);
+}
+
 /* ------------------------------------------------------------------ */
 /* Pacer                                                                */
 
@@ -1459,6 +1507,7 @@ static void pacer_recompute(void)
             goal = MIN_HEAP_GOAL;
     }
     uint64_t lret = UINT64_MAX;
+    bool limited = false;
     if (limit != INT64_MAX) {
         /* The limit covers everything the runtime holds; what is not heap
          * comes off the top, and 5 % stays spare for fragmentation. */
@@ -1469,9 +1518,11 @@ static void pacer_recompute(void)
         uint64_t lgoal = room - room / 20;
         if (lgoal < marked + (1 << 20))
             lgoal = marked + (1 << 20);   /* over the limit: collect often, not forever */
-        if (lgoal < goal)
+        limited = lgoal < goal;
+        if (limited)
             goal = lgoal;
     }
+    atomic_store_explicit(&pacer.limit_bound, limited, memory_order_relaxed);
     atomic_store_explicit(&pacer.limit_retained, lret, memory_order_relaxed);
     atomic_store_explicit(&pacer.goal, goal, memory_order_relaxed);
     uint64_t trigger = UINT64_MAX;
@@ -1616,8 +1667,9 @@ static void drain_stw(void)
     }
 }
 
-static void gc_cycle(bool forced)
+static void gc_cycle(gort_gc_trigger why)
 {
+    bool forced = why == GORT_GC_TRIGGER_FORCED;
     pthread_once(&pacer_once, pacer_env);
     g_t *self = getg_or_die("gort_gc");
     semacquire(&gcsema, WR_WAIT_FOR_GC_CYCLE);
@@ -1780,27 +1832,34 @@ static void gc_cycle(bool forced)
     pacer_recompute();
     uint64_t nextgoal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
     rtlock_unlock(&pacer.lock);
-    (void)nextgoal;
 
-    if (gctrace_on()) {
-        char a[16], b[16], c[16], d[16], e[16], f[16], g[16], h[16];
-        int64_t up = gort_nanotime() - start_ns;
-        int utilpct = 0;
-        if (up > 0)
-            utilpct = (int)(100.0 * (double)totalcpu / ((double)up * procs));
-        uint64_t goalmb = goal == UINT64_MAX ? heap1 >> 20 : goal >> 20;
-        rt_tracef("gc %u @%lld.%03llds %d%%: %s+%s+%s ms clock, %s+%s/%s/%s+%s ms cpu, "
-                  "%llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB globals, %d P%s\n",
-                  n + 1, (long long)(t0 - start_ns) / GORT_S, (long long)((t0 - start_ns) % GORT_S) / GORT_MS,
-                  utilpct, fmt_ms(a, sizeof a, (uint64_t)(t1 - t0)), fmt_ms(b, sizeof b, (uint64_t)(t2 - t1)),
-                  fmt_ms(c, sizeof c, (uint64_t)(t3 - t2)), fmt_ms(d, sizeof d, (uint64_t)((t1 - t0) * procs)),
-                  fmt_ms(e, sizeof e, (uint64_t)assist), fmt_ms(f, sizeof f, (uint64_t)bg),
-                  fmt_ms(g, sizeof g, (uint64_t)idle), fmt_ms(h, sizeof h, (uint64_t)((t3 - t2) * procs)),
-                  (unsigned long long)(heap0 >> 20), (unsigned long long)(heap1 >> 20),
-                  (unsigned long long)(marked >> 20), (unsigned long long)goalmb,
-                  (unsigned long long)((uint64_t)stacks >> 20), (unsigned long long)((uint64_t)globals >> 20),
-                  procs, forced ? " (forced)" : "");
-    }
+    gort_gc_cycle rec = {
+        .num = n + 1,
+        .procs = procs,
+        .start_ns = (int64_t)wall - (t3 - t0),
+        .end_ns = (int64_t)wall,
+        .since_start_ns = t0 - start_ns,
+        .clock_ns = {t1 - t0, t2 - t1, t3 - t2},
+        .cpu_ns = {(t1 - t0) * procs, assist, bg, idle, (t3 - t2) * procs},
+        .heap_start = heap0,
+        .heap_end = heap1,
+        .heap_marked = marked,
+        .heap_goal = goal == UINT64_MAX ? heap1 : goal,
+        .next_goal = nextgoal,
+        .stacks = (uint64_t)stacks,
+        .globals = (uint64_t)globals,
+        .pause_ns = pause,
+        .forced = forced,
+        .trigger = why,
+    };
+    int64_t up = gort_nanotime() - start_ns;
+    if (up > 0)
+        rec.cpu_percent = (int32_t)(100.0 * (double)totalcpu / ((double)up * procs));
+    if (gctrace_on())
+        gc_trace_line(&rec);
+    const gort_observer *obs = atomic_load_explicit(&observer, memory_order_acquire);
+    if (obs && obs->gc)
+        obs->gc(obs->ctx, &rec);
     semrelease(&gcsema);
     /* A cycle ran while the heap was past the new trigger already. */
     if (atomic_load_explicit(&heap_live, memory_order_relaxed) >=
@@ -1816,7 +1875,11 @@ static void gc_controller(void *unused)
     (void)unused;
     for (;;) {
         semacquire(&gcctl_sema, WR_FORCEGC_IDLE);
+        gort_gc_trigger why = atomic_load_explicit(&pacer.limit_bound, memory_order_relaxed)
+                                  ? GORT_GC_TRIGGER_MEMLIMIT
+                                  : GORT_GC_TRIGGER_HEAP;
         if (atomic_exchange_explicit(&forcegc_pending, false, memory_order_acq_rel)) {
+            why = GORT_GC_TRIGGER_PERIODIC;
             if (gctrace_on())
                 rt_tracef("GC forced\n");
         } else if (atomic_load_explicit(&heap_live, memory_order_relaxed) <
@@ -1825,7 +1888,7 @@ static void gc_controller(void *unused)
             atomic_store_explicit(&gc_kicked, false, memory_order_relaxed);
             continue;
         }
-        gc_cycle(false);
+        gc_cycle(why);
         atomic_store_explicit(&gc_kicked, false, memory_order_relaxed);
     }
 }
@@ -1863,7 +1926,7 @@ void gc_forcegc_check(int64_t now)
 static void gc_forced(void *arg)
 {
     (void)arg;
-    gc_cycle(true);
+    gc_cycle(GORT_GC_TRIGGER_FORCED);
     /* gort_gc returns once the cycle's sweep is done too. */
     sweep_finish();
 }

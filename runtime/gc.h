@@ -52,4 +52,8 @@ void gc_user_entry(void *arg, uintptr_t *regs);
 void pool_gc_cleanup_stw(void);
 void pool_gc_scan(void (*shade)(uintptr_t v));
 
+/* Tell the observer (gort_set_observer) about a scavenger pass that
+ * released bytes (num: the scvgN number, -1 forced, 0 background). */
+void gc_observe_scavenge(gort_scav_kind kind, int64_t num, uint64_t released);
+
 #endif

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "debugvars.h"
+#include "gc.h"
 #include "malloc.h"
 #include "print.h"
 #include "proc.h"
@@ -96,6 +97,7 @@ static void scavenger(void *unused)
             scavenger_park(false);
             continue;
         }
+        gc_observe_scavenge(GORT_SCAV_BACKGROUND, 0, got);
         gort_sleep(elapsed * (100 / SCAV_PERCENT - 1));
     }
 }
@@ -157,6 +159,8 @@ void scavenger_periodic(int64_t now)
     uint64_t released = mheap_scavenge(UINT64_MAX, now - limit);
     int64_t n = (int64_t)atomic_fetch_add_explicit(&heapstats.scav_cycles, 1, memory_order_relaxed);
     scvg_trace(n, released);
+    if (released)
+        gc_observe_scavenge(GORT_SCAV_PERIODIC, n, released);
     scavenger_wake();
 }
 
@@ -166,4 +170,5 @@ void gort_free_os_memory(void)
     gort_gc();
     uint64_t released = mheap_scavenge(UINT64_MAX, INT64_MAX);
     scvg_trace(-1, released);
+    gc_observe_scavenge(GORT_SCAV_FORCED, -1, released);
 }

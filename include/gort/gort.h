@@ -451,6 +451,68 @@ GORT_API void gort_gc(void);
  * thread. */
 GORT_API void gort_free_os_memory(void);
 
+/* Why a collection started. */
+typedef enum gort_gc_trigger {
+    GORT_GC_TRIGGER_HEAP,      /* the heap reached the trigger GOGC set */
+    GORT_GC_TRIGGER_MEMLIMIT,  /* ... a trigger the memory limit lowered */
+    GORT_GC_TRIGGER_PERIODIC,  /* forcegc: 2 minutes without a collection */
+    GORT_GC_TRIGGER_FORCED,    /* gort_gc or gort_free_os_memory */
+} gort_gc_trigger;
+
+/* One finished collection: the numbers of its gctrace line, unrounded.
+ * The line prints clock_ns and cpu_ns in ms, heap_* in MB (>> 20), and
+ * sweepterm and marktermination CPU as their clock times times procs. */
+typedef struct gort_gc_cycle {
+    uint32_t num;              /* "gc N", from 1 */
+    int32_t procs;             /* "N P": GOMAXPROCS during the cycle */
+    int64_t start_ns, end_ns;  /* CLOCK_REALTIME at its start and end */
+    int64_t since_start_ns;    /* "@N.NNNs": its start, from the runtime's start */
+    int32_t cpu_percent;       /* "N%": collector CPU since the start, of all Ps */
+    int64_t clock_ns[3];       /* sweep termination, mark, mark termination */
+    int64_t cpu_ns[5];         /* sweep termination, assist, background, idle, mark termination */
+    uint64_t heap_start;       /* live heap bytes when it started */
+    uint64_t heap_end;         /* ... when marking ended */
+    uint64_t heap_marked;      /* ... marked: live after it */
+    uint64_t heap_goal;        /* the goal it ran against (heap_end when none) */
+    uint64_t next_goal;        /* the goal it set for the next cycle (UINT64_MAX: none) */
+    uint64_t stacks, globals;  /* scanned stack and global bytes */
+    uint64_t pause_ns;         /* both stops of the world */
+    bool forced;               /* " (forced)" */
+    gort_gc_trigger trigger;
+} gort_gc_cycle;
+
+/* One release of free heap pages to the operating system. */
+typedef enum gort_scav_kind {
+    GORT_SCAV_BACKGROUND,      /* the background scavenger, over its goal */
+    GORT_SCAV_PERIODIC,        /* sysmon's pass over long-free spans ("scvgN") */
+    GORT_SCAV_FORCED,          /* gort_free_os_memory ("scvg-1") */
+} gort_scav_kind;
+
+typedef struct gort_scav_pass {
+    int64_t time_ns;           /* CLOCK_REALTIME when it ended */
+    int64_t num;               /* the scvgN number; -1 when forced, 0 in the background */
+    gort_scav_kind kind;
+    uint64_t released;         /* bytes this pass released */
+    uint64_t heap_inuse, heap_idle, heap_sys, heap_released;   /* after it, as memstats */
+} gort_scav_pass;
+
+/*
+ * Observers of the collector and the scavenger, for history and metrics:
+ * gc(ctx, c) after every collection (whether or not gctrace is on),
+ * scavenge(ctx, s) after every gort_free_os_memory and every other pass
+ * that released something.  Either may be NULL.  They run on the runtime thread that did
+ * the work (the collector's goroutine, sysmon, a gort_free_os_memory
+ * caller), with no runtime lock held, so they must be quick and must not
+ * block on the runtime: copy the record into a queue.  o is read in place
+ * and must stay valid until it is replaced; NULL removes the observer.
+ */
+typedef struct gort_observer {
+    void (*gc)(void *ctx, const gort_gc_cycle *c);
+    void (*scavenge)(void *ctx, const gort_scav_pass *s);
+    void *ctx;
+} gort_observer;
+GORT_API void gort_set_observer(const gort_observer *o);
+
 /* Make [addr, addr + len) a root: every aligned word in it that points
  * into a heap object keeps that object alive, until gort_root_remove(addr).
  * For heap references kept in malloc'd or other non-heap memory. */
