@@ -32,10 +32,11 @@ RT_S   := runtime/arch/amd64.S
 RT_OBJ := $(RT_C:%.c=$(B)/obj/%.o) $(RT_S:%.S=$(B)/obj/%.o)
 RT_PIC := $(RT_C:%.c=$(B)/pic/%.o) $(RT_S:%.S=$(B)/pic/%.o)
 
-# The control protocol (proto/) and the daemon (daemon/): libevent and
-# jansson, from their Debian -dev packages.
+# The control protocol (proto/) and the daemon (daemon/): libevent,
+# jansson and SQLite, from their Debian -dev packages.
 EVENT_LIBS   := $(shell pkg-config --libs libevent_pthreads libevent 2>/dev/null || echo -levent_pthreads -levent)
 JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
+SQLITE_LIBS  := $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3)
 PROTO_OBJ    := $(B)/obj/proto/proto.o
 DAEMON_C     := $(sort $(wildcard daemon/*.c))
 DAEMON_OBJ   := $(DAEMON_C:%.c=$(B)/obj/%.o)
@@ -82,14 +83,14 @@ $(B)/libgort.so: $(RT_PIC)
 # gortd links the whole static runtime, not only what the daemon calls,
 # and exports it: plugins resolve every gort_* function from gortd.
 $(GORTD): $(DAEMON_OBJ) $(PROTO_OBJ) $(B)/libgort.a
-	$(CC) $(ALLFLAGS) -rdynamic -o $@ $(DAEMON_OBJ) $(PROTO_OBJ) -Wl,--whole-archive $(B)/libgort.a -Wl,--no-whole-archive $(EVENT_LIBS) $(JANSSON_LIBS) $(LDLIBS)
+	$(CC) $(ALLFLAGS) -rdynamic -o $@ $(DAEMON_OBJ) $(PROTO_OBJ) -Wl,--whole-archive $(B)/libgort.a -Wl,--no-whole-archive $(EVENT_LIBS) $(JANSSON_LIBS) $(SQLITE_LIBS) $(LDLIBS)
 
 # Test suites, helper programs, benchmarks and examples link the static
 # library so that tests may also reach internal hooks; the suites also get
 # the protocol module.  The daemon's suites need gortd built.
 $(B)/tests/%: tests/%.c $(B)/libgort.a $(PROTO_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(PROTO_OBJ) $(B)/libgort.a $(CMOCKA) $(JANSSON_LIBS) $(LDLIBS) -lm
+	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(PROTO_OBJ) $(B)/libgort.a $(CMOCKA) $(JANSSON_LIBS) $(SQLITE_LIBS) $(LDLIBS) -lm
 $(TEST_BIN): | $(GORTD)
 $(B)/tests/progs/%: tests/progs/%.c $(B)/libgort.a
 	@mkdir -p $(@D)

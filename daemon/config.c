@@ -30,7 +30,9 @@
 #define EX_USAGE 64
 #define EX_CONFIG 78
 
-enum kind { K_PATH, K_DIRS, K_GROUP, K_INT, K_GOGC, K_SIZE };
+enum kind { K_PATH, K_DIRS, K_GROUP, K_INT, K_GOGC, K_SIZE, K_DURATION };
+
+#define NO_SRC ((size_t)-1)
 
 struct setting {
     const char *key;     /* in the file */
@@ -38,22 +40,33 @@ struct setting {
     const char *env;     /* environment variable read by libgort, or NULL */
     enum kind kind;
     long min, max;       /* K_INT */
+    size_t off;          /* the field in struct config: char * (K_PATH), int (K_INT),
+                          * int64_t (K_SIZE, K_DURATION); unused for the others */
+    size_t src_off;      /* its enum cfg_src field, or NO_SRC */
     const char *help;
 };
 
+#define F(f) offsetof(struct config, f)
 static const struct setting settings[] = {
-    {"socket", "socket", NULL, K_PATH, 0, 0, "control socket path"},
-    {"state_dir", "state-dir", NULL, K_PATH, 0, 0, "directory for the daemon's state"},
-    {"plugin_dirs", "plugin-dir", NULL, K_DIRS, 0, 0, "plugin directories (comma-separated in the file; the flag repeats)"},
-    {"read_group", "read-group", NULL, K_GROUP, 0, 0, "group allowed the read-only commands"},
-    {"admin_group", "admin-group", NULL, K_GROUP, 0, 0, "group allowed every command"},
-    {"max_clients", "max-clients", NULL, K_INT, 1, 4096, "most clients connected at once"},
-    {"idle_timeout", "idle-timeout", NULL, K_INT, 0, 86400, "seconds a client may stay silent (0: forever)"},
-    {"unload_timeout_ms", "unload-timeout", NULL, K_INT, 1, 600000, "ms a plugin gets to stop on unload"},
-    {"gogc", "gogc", "GOGC", K_GOGC, 0, 0, "GOGC percentage, or off"},
-    {"gomaxprocs", "gomaxprocs", "GOMAXPROCS", K_INT, 1, INT_MAX, "number of Ps (above 1024: 1024, as Go clamps)"},
-    {"memory_limit", "memory-limit", "GOMEMLIMIT", K_SIZE, 0, 0, "soft memory limit: bytes with B, KiB, MiB, GiB or TiB, or off"},
+    {"socket", "socket", NULL, K_PATH, 0, 0, F(socket_path), NO_SRC, "control socket path"},
+    {"state_dir", "state-dir", NULL, K_PATH, 0, 0, F(state_dir), NO_SRC, "directory for the daemon's state"},
+    {"plugin_dirs", "plugin-dir", NULL, K_DIRS, 0, 0, 0, NO_SRC, "plugin directories (comma-separated in the file; the flag repeats)"},
+    {"read_group", "read-group", NULL, K_GROUP, 0, 0, 0, NO_SRC, "group allowed the read-only commands"},
+    {"admin_group", "admin-group", NULL, K_GROUP, 0, 0, 0, NO_SRC, "group allowed every command"},
+    {"max_clients", "max-clients", NULL, K_INT, 1, 4096, F(max_clients), NO_SRC, "most clients connected at once"},
+    {"idle_timeout", "idle-timeout", NULL, K_INT, 0, 86400, F(idle_timeout_s), NO_SRC, "seconds a client may stay silent (0: forever)"},
+    {"unload_timeout_ms", "unload-timeout", NULL, K_INT, 1, 600000, F(unload_timeout_ms), NO_SRC, "ms a plugin gets to stop on unload"},
+    {"gogc", "gogc", "GOGC", K_GOGC, 0, 0, 0, NO_SRC, "GOGC percentage, or off"},
+    {"gomaxprocs", "gomaxprocs", "GOMAXPROCS", K_INT, 1, INT_MAX, F(gomaxprocs), F(gomaxprocs_src), "number of Ps (above 1024: 1024, as Go clamps)"},
+    {"memory_limit", "memory-limit", "GOMEMLIMIT", K_SIZE, 0, 0, F(memory_limit), F(memory_limit_src), "soft memory limit: bytes with B, KiB, MiB, GiB or TiB, or off"},
+    {"history_db", "history-db", NULL, K_PATH, 0, 0, F(history_path), NO_SRC, "history database (default STATE_DIR/history.db), or off"},
+    {"history_flush_ms", "history-flush", NULL, K_INT, 10, 1000, F(history_flush_ms), NO_SRC, "ms between history commits (at most this much is lost in a crash)"},
+    {"sample_interval_ms", "sample-interval", NULL, K_INT, 100, 86400000, F(sample_ms), NO_SRC, "ms between memstats and scheduler samples in the history"},
+    {"history_max_age", "history-max-age", NULL, K_DURATION, 0, 0, F(history_max_age_ns), NO_SRC, "history rows older than this are pruned (e.g. 30d, 12h; 0: never)"},
+    {"history_max_rows", "history-max-rows", NULL, K_INT, 0, INT_MAX, F(history_max_rows), NO_SRC, "rows kept per history table (0: no limit)"},
+    {"history_max_size", "history-max-size", NULL, K_SIZE, 0, 0, F(history_max_size), NO_SRC, "largest history database: bytes with B, KiB, MiB, GiB or TiB, or off"},
 };
+#undef F
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
 static const struct setting *find_key(const char *key)
@@ -89,6 +102,45 @@ bool config_parse_size(const char *s, int64_t *out)
         return true;
     }
     return false;
+}
+
+bool config_parse_duration(const char *s, int64_t *out)
+{
+    static const struct { const char *unit; int64_t ns; } units[] = {
+        {"ms", 1000000}, {"s", 1000000000}, {"m", 60000000000}, {"h", 3600000000000},
+        {"d", 86400000000000}, {"w", 604800000000000},
+    };
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return true;
+    }
+    int64_t total = 0;
+    if (!*s)
+        return false;
+    while (*s) {
+        if (!isdigit((unsigned char)*s))
+            return false;
+        errno = 0;
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno)
+            return false;
+        size_t ulen = 0;
+        while (isalpha((unsigned char)end[ulen]))
+            ulen++;
+        size_t i = 0;
+        for (; i < sizeof units / sizeof units[0]; i++)
+            if (strlen(units[i].unit) == ulen && strncmp(end, units[i].unit, ulen) == 0)
+                break;
+        if (i == sizeof units / sizeof units[0])
+            return false;
+        if (v > (unsigned long long)(INT64_MAX - total) / (unsigned long long)units[i].ns)
+            return false;
+        total += (int64_t)v * units[i].ns;
+        s = end + ulen;
+    }
+    *out = total;
+    return true;
 }
 
 static bool parse_long(const char *s, long min, long max, long *out)
@@ -139,7 +191,7 @@ static bool apply(struct config *cfg, const struct setting *st, const char *v, e
             fprintf(stderr, "gortd: %s: %s = \"\": want a path\n", where, st->key);
             return false;
         }
-        set_str(strcmp(st->key, "socket") == 0 ? &cfg->socket_path : &cfg->state_dir, v);
+        set_str((char **)((char *)cfg + st->off), v);
         return true;
     case K_DIRS: {
         /* The file lists them all; each flag adds one (the first flag
@@ -192,17 +244,8 @@ static bool apply(struct config *cfg, const struct setting *st, const char *v, e
                     st->min, st->max);
             return false;
         }
-        if (strcmp(st->key, "max_clients") == 0)
-            cfg->max_clients = (int)n;
-        else if (strcmp(st->key, "idle_timeout") == 0)
-            cfg->idle_timeout_s = (int)n;
-        else if (strcmp(st->key, "unload_timeout_ms") == 0)
-            cfg->unload_timeout_ms = (int)n;
-        else {
-            cfg->gomaxprocs = (int)n;
-            cfg->gomaxprocs_src = src;
-        }
-        return true;
+        *(int *)((char *)cfg + st->off) = (int)n;
+        break;
     case K_GOGC:
         if (strcmp(v, "off") == 0)
             n = -1;
@@ -220,11 +263,20 @@ static bool apply(struct config *cfg, const struct setting *st, const char *v, e
                     "suffix, or off\n", where, st->key, v);
             return false;
         }
-        cfg->memory_limit = size;
-        cfg->memory_limit_src = src;
-        return true;
+        *(int64_t *)((char *)cfg + st->off) = size;
+        break;
+    case K_DURATION:
+        if (!config_parse_duration(v, &size)) {
+            fprintf(stderr, "gortd: %s: %s = \"%s\": want a duration such as 30d, 12h, 90m or 1h30m "
+                    "(units ms, s, m, h, d, w), or 0\n", where, st->key, v);
+            return false;
+        }
+        *(int64_t *)((char *)cfg + st->off) = size;
+        break;
     }
-    return false;
+    if (st->src_off != NO_SRC)
+        *(enum cfg_src *)((char *)cfg + st->src_off) = src;
+    return true;
 }
 
 /* The file: "key = value" lines, '#' comments, blank lines; a value may be
@@ -340,6 +392,11 @@ static void defaults(struct config *cfg)
     cfg->unload_timeout_ms = 5000;
     cfg->gogc = 100;
     cfg->memory_limit = INT64_MAX;
+    cfg->history_flush_ms = 500;
+    cfg->sample_ms = 10000;
+    cfg->history_max_age_ns = 30 * 86400 * (int64_t)1000000000;
+    cfg->history_max_rows = 1000000;
+    cfg->history_max_size = INT64_MAX;
     if (geteuid() == 0) {
         set_str(&cfg->socket_path, "/run/gortd/gortd.sock");
         set_str(&cfg->state_dir, "/var/lib/gortd");
@@ -492,6 +549,12 @@ bool config_reload(struct config *cfg)
     cfg->max_clients = fresh.max_clients;
     cfg->idle_timeout_s = fresh.idle_timeout_s;
     cfg->unload_timeout_ms = fresh.unload_timeout_ms;
+    /* The history's limits and periods follow the file (not its path). */
+    cfg->history_flush_ms = fresh.history_flush_ms;
+    cfg->sample_ms = fresh.sample_ms;
+    cfg->history_max_age_ns = fresh.history_max_age_ns;
+    cfg->history_max_rows = fresh.history_max_rows;
+    cfg->history_max_size = fresh.history_max_size;
     free(cfg->read_group);
     free(cfg->admin_group);
     cfg->read_group = fresh.read_group;
@@ -508,6 +571,7 @@ void config_free(struct config *cfg)
     free(cfg->config_path);
     free(cfg->socket_path);
     free(cfg->state_dir);
+    free(cfg->history_path);
     for (int i = 0; i < cfg->nplugin_dirs; i++)
         free(cfg->plugin_dirs[i]);
     free(cfg->read_group);

@@ -93,6 +93,15 @@ struct job {
     char *reply;
     int64_t arg, arg2;
     char *sarg;                   /* owned */
+    struct audit *audit;          /* the mutating command's, written when it answers */
+};
+
+/* A mutating command waiting for its outcome, for the audit table. */
+struct audit {
+    uid_t uid;
+    pid_t pid;
+    const char *command;          /* the command table's string */
+    char *args;                   /* compact JSON (owned) */
 };
 
 /* An event from another thread, waiting for the loop (control_post_event). */
@@ -126,7 +135,10 @@ static struct {
     bool gctrace_on;
     int schedtrace_ms;
     bool schedtrace_detail;
-    struct event *done_ev, *trace_ev, *post_ev, *sig_ev[4];
+    struct event *done_ev, *trace_ev, *post_ev, *sample_ev, *sig_ev[4];
+    /* The command being handled, when it mutates: its answer completes
+     * the audit record (or the job it starts takes it along). */
+    struct audit *audit;
 
     pthread_mutex_t mu;           /* protects the done list, jobs and posted events */
     pthread_cond_t jobs_cv;       /* a job finished (control_stop waits) */
@@ -196,12 +208,37 @@ static void send_line(struct client *c, char *line)
     free(line);
 }
 
-static void reply_ok(struct client *c, int64_t id, json_t *result)
+/* Write the audit row of a mutating command from its answer line, which
+ * says the outcome: "ok" or the error code, with the error's message. */
+static void audit_finish(struct audit *a, const char *line)
 {
-    send_line(c, proto_ok(id, result));
+    if (!a)
+        return;
+    json_t *ans = line ? json_loads(line, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    json_t *err = json_object_get(ans, "error");
+    const char *code = json_is_true(json_object_get(ans, "ok")) ? "ok"
+                       : json_string_value(json_object_get(err, "code")) ? json_string_value(json_object_get(err, "code"))
+                                                                         : "EIO";
+    history_audit(a->uid, a->pid, a->command, a->args, code, json_string_value(json_object_get(err, "message")));
+    json_decref(ans);
+    free(a->args);
+    free(a);
 }
 
-#define reply_err(c, id, code, ...) send_line((c), proto_error((id), (code), __VA_ARGS__))
+/* The answer to the request being handled. */
+static void reply_line(struct client *c, char *line)
+{
+    audit_finish(srv.audit, line);
+    srv.audit = NULL;
+    send_line(c, line);
+}
+
+static void reply_ok(struct client *c, int64_t id, json_t *result)
+{
+    reply_line(c, proto_ok(id, result));
+}
+
+#define reply_err(c, id, code, ...) reply_line((c), proto_error((id), (code), __VA_ARGS__))
 
 /* Let the client read what is queued, then close (the write timeout
  * closes it if it never reads). */
@@ -348,12 +385,15 @@ static bool start_job(struct client *c, int64_t id, void (*run)(struct job *), i
         j->arg2 = arg2;
         if (c)
             c->refs++;
+        j->audit = srv.audit;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         err = pthread_create(&t, &attr, job_main, j);
         pthread_attr_destroy(&attr);
         if (err && c)
             c->refs--;
+        if (!err)
+            srv.audit = NULL;
     }
     if (err) {
         if (j)
@@ -380,6 +420,7 @@ static void jobs_done_cb(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&srv.mu);
     while (j) {
         struct job *next = j->next;
+        audit_finish(j->audit, j->reply);
         if (j->c) {
             send_line(j->c, j->reply);
             client_unref(j->c);
@@ -428,6 +469,8 @@ static void publish(const char *kind, const struct client *by, json_t *detail)
     else
         logmsg(LOG_P_NOTICE, "%s%s%s", kind, txt ? " " : "", txt ? txt : "");
     free(txt);
+    if (strncmp(kind, "plugin.", 7) == 0 || strncmp(kind, "task.", 5) == 0)
+        history_event(kind, data);
     json_decref(detail);
     for (struct client *c = srv.clients; c; c = c->next)
         send_event(c, ST_EVENTS, data);
@@ -611,11 +654,11 @@ static void cmd_stats(struct client *c, struct proto_req *r)
     gort_sched_stats ss;
     gort_read_sched_stats(&ss);
     reply_ok(c, r->id,
-             json_pack("{s:i, s:I, s:i, s:i, s:i, s:i, s:I, s:i, s:o}", "pid", (int)getpid(), "uptime_ns",
+             json_pack("{s:i, s:I, s:i, s:i, s:i, s:i, s:I, s:i, s:o, s:o}", "pid", (int)getpid(), "uptime_ns",
                        (json_int_t)(mono_ns() - srv.start_ns), "goroutines", gort_num_goroutine(),
                        "threads", ss.threads, "gomaxprocs", ss.gomaxprocs, "gogc", gort_gc_percent(),
                        "memory_limit", (json_int_t)gort_set_memory_limit(-1), "clients", srv.nclients,
-                       "plugins", plugins_json(false)));
+                       "plugins", plugins_json(false), "history", history_stats_json()));
 }
 
 static void cmd_memstats(struct client *c, struct proto_req *r)
@@ -656,6 +699,25 @@ static int64_t rss_bytes(void)
         fclose(f);
     }
     return res * sysconf(_SC_PAGESIZE);
+}
+
+/* The history's periodic samples: counters only, cheap enough for the
+ * loop. */
+static void sample_cb(evutil_socket_t fd, short what, void *arg)
+{
+    gort_memstats m;
+    gort_sched_stats ss;
+    gort_read_memstats(&m);
+    gort_read_sched_stats(&ss);
+    history_sample(&m, &ss, rss_bytes());
+}
+
+static void arm_sampler(void)
+{
+    if (!srv.sample_ev)
+        return;
+    struct timeval tv = {srv.cfg->sample_ms / 1000, (srv.cfg->sample_ms % 1000) * 1000};
+    event_add(srv.sample_ev, &tv);
 }
 
 static void run_freeosmemory(struct job *j)
@@ -957,7 +1019,7 @@ static void cmd_task_start(struct client *c, struct proto_req *r)
         publish("task.start", c,
                 json_pack("{s:I, s:s, s:s}", "task_id", json_integer_value(json_object_get(res, "task_id")),
                           "plugin", plugin, "task", task));
-    send_line(c, plugin_answer(r->id, e, msg, res));
+    reply_line(c, plugin_answer(r->id, e, msg, res));
 }
 
 static void run_task_stop(struct job *j)
@@ -983,6 +1045,40 @@ static void cmd_task_stop(struct client *c, struct proto_req *r)
     start_job(c, r->id, run_task_stop, ms, id, NULL);
 }
 
+static void run_history(struct job *j)
+{
+    char msg[1024];
+    struct history_query q;
+    json_t *args = json_loads(j->sarg, 0, NULL), *res = NULL;
+    enum proto_err e = args ? history_query_check(args, j->arg != 0, &q, msg, sizeof msg) : PROTO_EIO;
+    if (!args)
+        snprintf(msg, sizeof msg, "out of memory");
+    if (e == PROTO_OK)
+        e = history_query_run(&q, &res, msg, sizeof msg);
+    json_decref(args);
+    j->reply = plugin_answer(j->id, e, msg, res);
+}
+
+static void cmd_history(struct client *c, struct proto_req *r)
+{
+    char msg[1024];
+    struct history_query q;
+    enum proto_err e = history_query_check(r->args, c->can_admin, &q, msg, sizeof msg);
+    if (e) {
+        reply_err(c, r->id, e, "%s", msg);
+        return;
+    }
+    /* Checked here so that a bad argument answers at once; the job reads
+     * "since" and "until" again (a relative time moves a little). */
+    char *args = json_dumps(r->args, JSON_COMPACT);
+    if (!args) {
+        reply_err(c, r->id, PROTO_EIO, "out of memory");
+        return;
+    }
+    start_job(c, r->id, run_history, c->can_admin, 0, args);
+    free(args);
+}
+
 static void begin_stop(const char *why);
 
 static void cmd_shutdown(struct client *c, struct proto_req *r)
@@ -1004,6 +1100,7 @@ static const char *const a_path[] = {"path", NULL};
 static const char *const a_unload[] = {"name", "timeout_ms", NULL};
 static const char *const a_task_start[] = {"plugin", "task", "args", NULL};
 static const char *const a_task_stop[] = {"id", "timeout_ms", NULL};
+static const char *const a_history[] = {"kind", "since", "until", "limit", "order", NULL};
 
 static const struct command {
     const char *name;
@@ -1017,6 +1114,7 @@ static const struct command {
     {"memstats", false, no_args, cmd_memstats},
     {"goroutines", false, a_plugin, cmd_goroutines},
     {"plugins", false, no_args, cmd_plugins},
+    {"history", false, a_history, cmd_history},
     {"subscribe", false, a_stream, cmd_subscribe},
     {"unsubscribe", false, a_stream, cmd_unsubscribe},
     {"gc", true, no_args, cmd_gc},
@@ -1046,6 +1144,13 @@ static void handle_line(struct client *c, const char *line, size_t len)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(commands[i].name, r.cmd) == 0)
             cmd = &commands[i];
+    /* Every mutating command is audited, refused ones included. */
+    if (cmd && cmd->admin && (srv.audit = calloc(1, sizeof *srv.audit))) {
+        srv.audit->uid = c->uid;
+        srv.audit->pid = c->pid;
+        srv.audit->command = cmd->name;
+        srv.audit->args = json_dumps(r.args, JSON_COMPACT | JSON_SORT_KEYS);
+    }
     if (!cmd) {
         reply_err(c, r.id, PROTO_ENOSYS, "unknown command \"%s\"", r.cmd);
     } else if (cmd->admin ? !c->can_admin : !c->can_read) {
@@ -1058,6 +1163,12 @@ static void handle_line(struct client *c, const char *line, size_t len)
         reply_err(c, r.id, PROTO_ESHUTDOWN, "the daemon is stopping");
     } else {
         cmd->fn(c, &r);
+    }
+    if (srv.audit) {
+        /* Every command answers or starts a job: this is a bug. */
+        logmsg(LOG_P_ERR, "%s did not answer", cmd->name);
+        audit_finish(srv.audit, NULL);
+        srv.audit = NULL;
     }
     proto_req_free(&r);
 }
@@ -1304,6 +1415,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
             for (struct client *c = srv.clients; c; c = c->next)
                 if (c->bev && !c->closing)
                     set_idle_timeout(c);
+            history_reconfigure(srv.cfg);
+            arm_sampler();
             publish("reload", NULL, NULL);
         }
         start_job(NULL, -1, run_rescan, 0, 0, NULL);
@@ -1392,6 +1505,21 @@ bool control_start(struct event_base *base, struct config *cfg)
     return true;
 }
 
+bool control_start_history(void)
+{
+    if (!history_start(srv.cfg))
+        return false;
+    if (history_enabled()) {
+        srv.sample_ev = event_new(srv.base, -1, EV_PERSIST, sample_cb, NULL);
+        if (!srv.sample_ev) {
+            logmsg(LOG_P_ERR, "out of memory setting up the history sampler");
+            return false;
+        }
+        arm_sampler();
+    }
+    return true;
+}
+
 /* Write what a client still has queued, waiting at most a second, before
  * closing it.  The bufferevent keeps the front of its output frozen (only
  * its own writes drain it): thaw it, the loop being over. */
@@ -1459,6 +1587,9 @@ void control_stop(void)
     for (int i = 0; i < 4; i++)
         if (srv.sig_ev[i])
             event_free(srv.sig_ev[i]);
+    if (srv.sample_ev)
+        event_free(srv.sample_ev);
+    srv.sample_ev = NULL;
     if (!stuck) {
         event_free(srv.done_ev);
         srv.done_ev = NULL;

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "gort/gort.h"
 #include "proto.h"
 
 #define GORTD_VERSION "0.1.0"
@@ -69,6 +70,13 @@ struct config {
     enum cfg_src gomaxprocs_src;
     int64_t memory_limit;         /* INT64_MAX: none */
     enum cfg_src memory_limit_src;
+    /* History (history.c). */
+    char *history_path;           /* NULL: STATE_DIR/history.db; "off": none */
+    int history_flush_ms;         /* 10..1000: commit period */
+    int sample_ms;                /* memstats and scheduler sample period */
+    int64_t history_max_age_ns;   /* 0: rows never age out */
+    int history_max_rows;         /* per table; 0: no limit */
+    int64_t history_max_size;     /* database bytes; INT64_MAX: none */
     bool check_only;              /* --check-config */
 };
 
@@ -87,6 +95,9 @@ bool config_reload(struct config *cfg);
 void config_free(struct config *cfg);
 /* Parse "512MiB", "2GiB", "1048576", "off": bytes (INT64_MAX for off). */
 bool config_parse_size(const char *s, int64_t *out);
+/* Parse "30d", "12h", "1h30m", "250ms", "0": nanoseconds.  Units ms, s, m,
+ * h, d (24 h), w; every number needs one. */
+bool config_parse_duration(const char *s, int64_t *out);
 
 /* ------------------------------------------------------------------ */
 /* Logging (log.c)                                                      */
@@ -117,6 +128,9 @@ struct event_base;
  * a live one), set up the trace fan-out and the signal handlers.  Returns
  * false after logging why. */
 bool control_start(struct event_base *base, struct config *cfg);
+/* Start the history (history_start) and its sampler on the loop.  False,
+ * having logged why, when it cannot run at all. */
+bool control_start_history(void);
 /* Apply cfg's runtime knobs that a flag or the file set. */
 void control_apply_knobs(const struct config *cfg);
 /* After the loop ends: wait for jobs, unload the plugins, close clients,
@@ -153,5 +167,43 @@ json_t *plugins_json(bool detail);
 char *plugin_label_prefix(const char *name);
 /* At stop: unload everything, waiting at most timeout_ms in all. */
 void plugins_stop_all(int timeout_ms);
+
+/* ------------------------------------------------------------------ */
+/* History (history.c)                                                  */
+
+/* Start the writer thread and the runtime observer (history_db = off:
+ * nothing).  A database that cannot be opened is not an error here: the
+ * writer reports it and retries.  False, having logged why, only when the
+ * thread cannot start. */
+bool history_start(const struct config *cfg);
+/* SIGHUP: new flush period, retention and size limit. */
+void history_reconfigure(const struct config *cfg);
+/* Write what is queued and close the database. */
+void history_stop(void);
+bool history_enabled(void);
+/* For stats: state, path, error, queue and write counters. */
+json_t *history_stats_json(void);
+
+/* Producers: each copies what it is given into the queue or drops it
+ * (counted); none blocks.  Any thread. */
+void history_sample(const gort_memstats *m, const gort_sched_stats *s, int64_t rss);
+/* A plugin or task event: "plugin", "task_id", "message" or "error" and
+ * "dump" in data get columns of their own (data is borrowed). */
+void history_event(const char *kind, json_t *data);
+/* A mutating command: outcome is "ok" or the error code. */
+void history_audit(uid_t uid, pid_t pid, const char *command, const char *args, const char *outcome,
+                   const char *message);
+
+/* The history command: check the arguments (on the loop), then run the
+ * query (on a job thread) on a read-only connection of its own. */
+struct history_query {
+    int table;
+    bool asc;
+    int limit;
+    int64_t since, until;       /* ns since the epoch, inclusive */
+};
+enum proto_err history_query_check(json_t *args, bool may_audit, struct history_query *q, char *msg,
+                                   size_t msgsize);
+enum proto_err history_query_run(const struct history_query *q, json_t **result, char *msg, size_t msgsize);
 
 #endif

@@ -50,12 +50,17 @@ int main(int argc, char **argv)
     plugins_init(&cfg);
     if (!control_start(base, &cfg))
         return 1;
+    if (!control_start_history()) {
+        control_stop();
+        return 1;
+    }
     plugins_load_dirs();
     logmsg(LOG_P_INFO, "gortd %s listening on %s (pid %d, GOMAXPROCS %d, GOGC %d)", GORTD_VERSION,
            cfg.socket_path, (int)getpid(), gort_gomaxprocs(0), gort_gc_percent());
     notify("READY=1");
     event_base_dispatch(base);
     control_stop();
+    history_stop();
     event_base_free(base);
     logmsg(LOG_P_INFO, "stopped");
     config_free(&cfg);

@@ -410,12 +410,6 @@ enum proto_err plugin_task_stop(uint64_t id, int timeout_ms, json_t **result, ch
 /* ------------------------------------------------------------------ */
 /* Panics                                                               */
 
-static void dump_to_log(void *ctx, const char *s, size_t n)
-{
-    (void)ctx;
-    log_lines(LOG_P_ERR, s, n);
-}
-
 /* The group's panic handler: runs on the panicking goroutine, after its
  * deferred calls, before it ends (see gort_group_new). */
 static void plugin_panic(void *ctx, gort_group *grp, const gort_panic_info *p)
@@ -433,7 +427,10 @@ static void plugin_panic(void *ctx, gort_group *grp, const gort_panic_info *p)
     if (fault)
         logmsg(LOG_P_ERR, "plugin %s: [signal %d addr=%#lx pc=%#lx (%s+%#lx)]", pl->name, sig, (unsigned long)addr,
                (unsigned long)pc, pl->path, (unsigned long)(pc - (uintptr_t)pl->code[0]));
-    gort_dump_goroutines(dump_to_log, NULL, pl->label_prefix);
+    size_t dlen = 0;
+    char *dump = goroutine_dump(pl->label_prefix, &dlen, NULL);
+    if (dump)
+        log_lines(LOG_P_ERR, dump, dlen);
 
     struct task *mine = NULL;
     pthread_mutex_lock(&reg.mu);
@@ -455,8 +452,9 @@ static void plugin_panic(void *ctx, gort_group *grp, const gort_panic_info *p)
     if (stopper)
         start_stopper(pl);   /* we are in pl's group: pl outlives this */
 
-    json_t *d = json_pack("{s:s, s:I, s:s, s:s}", "plugin", pl->name, "goroutine", (json_int_t)goid, "label",
-                          label ? label : "", "message", msg);
+    json_t *d = json_pack("{s:s, s:I, s:s, s:s, s:s%}", "plugin", pl->name, "goroutine", (json_int_t)goid, "label",
+                          label ? label : "", "message", msg, "dump", dump ? dump : "", dump ? dlen : 0);
+    free(dump);
     if (fault)
         json_object_set_new(d, "fault", json_pack("{s:i, s:I, s:I}", "signal", sig, "addr", (json_int_t)addr,
                                                   "pc_offset", (json_int_t)(pc - (uintptr_t)pl->code[0])));

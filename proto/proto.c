@@ -55,6 +55,7 @@ static const char *const err_names[PROTO_NERR] = {
     [PROTO_EINVAL] = "EINVAL",       [PROTO_EPERM] = "EPERM",       [PROTO_ENOENT] = "ENOENT",
     [PROTO_EEXIST] = "EEXIST",       [PROTO_EBUSY] = "EBUSY",       [PROTO_ETIMEDOUT] = "ETIMEDOUT",
     [PROTO_ESHUTDOWN] = "ESHUTDOWN", [PROTO_EIO] = "EIO",
+    [PROTO_ENOTSUP] = "ENOTSUP",
 };
 
 const char *proto_err_name(enum proto_err e)

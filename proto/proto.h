@@ -41,6 +41,7 @@ enum proto_err {
     PROTO_ETIMEDOUT,  /* idle timeout, or a deadline passed */
     PROTO_ESHUTDOWN,  /* the daemon is stopping */
     PROTO_EIO,        /* the daemon failed to do it (out of memory, system error) */
+    PROTO_ENOTSUP,    /* the daemon runs without the feature (history turned off) */
     PROTO_NERR
 };
 

@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the command to run.
 set -eu
 
-need="build-essential pkg-config libcmocka-dev libevent-dev libjansson-dev clang"
+need="build-essential pkg-config libcmocka-dev libevent-dev libjansson-dev libsqlite3-dev clang"
 missing=""
 for pkg in $need; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then

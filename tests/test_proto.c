@@ -317,7 +317,7 @@ static void test_freeing_a_failed_or_freed_request_is_harmless(void **state)
 static void test_error_names_are_the_enum_names_and_round_trip(void **state)
 {
     static const char *const want[PROTO_NERR] = {NULL,    "EPROTO", "E2BIG",     "ENOSYS",    "EINVAL", "EPERM",
-                                                 "ENOENT", "EEXIST", "EBUSY", "ETIMEDOUT", "ESHUTDOWN", "EIO"};
+                                                 "ENOENT", "EEXIST", "EBUSY", "ETIMEDOUT", "ESHUTDOWN", "EIO", "ENOTSUP"};
     for (int e = PROTO_EPROTO; e < PROTO_NERR; e++) {
         assert_string_equal(proto_err_name((enum proto_err)e), want[e]);
         assert_int_equal(proto_err_from_name(want[e]), e);
