@@ -46,7 +46,7 @@
 
 #include "gort/gort.h"
 
-#define RING_SLOTS 16384              /* a power of two */
+#define RING_SLOTS 8192               /* a power of two */
 #define PRUNE_CHUNK 5000              /* rows per table per pruning step */
 #define RETRY_MIN_MS 1000
 #define RETRY_MAX_MS 30000
@@ -120,16 +120,22 @@ struct slot {
     struct rec rec;
 };
 
-static struct slot ring[RING_SLOTS];
+/* malloc'd, not static: the collector scans the daemon's data and bss as
+ * roots, and this holds nothing it should look at. */
+static struct slot *ring;
 static _Atomic uint64_t ring_tail;     /* next position a producer claims */
 static _Atomic uint64_t ring_head;     /* the writer's next position (only it stores) */
 static _Atomic uint64_t ring_dropped;
 static _Atomic bool ring_open;         /* the writer runs (or will): accept records */
 
-static void ring_init(void)
+static bool ring_init(void)
 {
+    ring = malloc(RING_SLOTS * sizeof *ring);
+    if (!ring)
+        return false;
     for (uint64_t i = 0; i < RING_SLOTS; i++)
         atomic_store_explicit(&ring[i].seq, i, memory_order_relaxed);
+    return true;
 }
 
 /* Copy r in (its strings now belong to the ring), or drop it (freeing
@@ -592,27 +598,29 @@ static int insert(const struct rec *r)
 }
 
 /* Write the batch in one transaction.  On failure nothing of it is in
- * the database and err says why. */
-static bool write_batch(const struct rec *batch, size_t n, char *err, size_t errsize)
+ * the database, err says why and the result is SQLite's primary code. */
+static int write_batch(const struct rec *batch, size_t n, char *err, size_t errsize)
 {
+    int rc = SQLITE_OK;
     if (!exec("BEGIN IMMEDIATE", err, errsize, "starting a transaction"))
-        return false;
-    for (size_t i = 0; i < n; i++) {
+        return sqlite3_errcode(db) & 0xff;
+    for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
         if (insert(&batch[i]) != SQLITE_OK) {
+            rc = sqlite3_errcode(db) & 0xff;
             db_error(err, errsize, "writing");
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-            return false;
         }
     }
-    if (!exec("COMMIT", err, errsize, "committing")) {
+    if (rc == SQLITE_OK && !exec("COMMIT", err, errsize, "committing"))
+        rc = sqlite3_errcode(db) & 0xff;
+    if (rc != SQLITE_OK) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        return false;
+        return rc ? rc : SQLITE_ERROR;
     }
     for (size_t i = 0; i < n; i++) {
         rows[batch[i].kind]++;
         added[batch[i].kind]++;
     }
-    return true;
+    return SQLITE_OK;
 }
 
 /* One step of retention: the oldest rows past the age or the count, a
@@ -644,11 +652,10 @@ static void prune(int64_t max_age_ns, int max_rows)
     }
 }
 
-/* The failure keeps the connection (a full database may get room) or
- * drops it (anything else: open it afresh). */
-static bool keep_connection(void)
+/* A failed write keeps the connection when it may work as it is (a full
+ * database may get room, a lock go away); anything else opens afresh. */
+static bool keep_connection(int rc)
 {
-    int rc = sqlite3_errcode(db) & 0xff;
     return rc == SQLITE_FULL || rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
 }
 
@@ -664,8 +671,9 @@ static bool attempt(struct rec *batch, size_t *n, const struct writer_settings *
         apply_max_size(ws->max_size);
     }
     if (*n > 0) {
-        if (!write_batch(batch, *n, err, errsize)) {
-            if (!keep_connection())
+        int rc = write_batch(batch, *n, err, errsize);
+        if (rc != SQLITE_OK) {
+            if (!keep_connection(rc))
                 db_close();
             return false;
         }
@@ -876,7 +884,10 @@ bool history_start(const struct config *cfg)
     pthread_condattr_destroy(&ca);
     take_settings(cfg);
     h.state = H_OPENING;
-    ring_init();
+    if (!ring_init()) {
+        logmsg(LOG_P_ERR, "history: out of memory for the queue");
+        return false;
+    }
     atomic_store_explicit(&ring_open, true, memory_order_release);
     int err = pthread_create(&h.thread, NULL, writer_main, NULL);
     if (err) {
