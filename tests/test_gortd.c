@@ -973,6 +973,13 @@ TEST(test_bad_settings_exit_64_for_a_flag_and_78_for_the_file_naming_the_key)
         {NULL, NULL, "# fine\nmax_clients 10\n", NULL, 78, {"key = value", "max_clients 10", ":2"}},
         {NULL, NULL, "read_group = no-such-group-here\n", NULL, 78, {"read_group", "no-such-group-here", NULL}},
         {NULL, NULL, NULL, "GOGC=abc", 78, {"GOGC", "abc", NULL}},
+        {"--history-flush", "5", NULL, NULL, 64, {"history_flush_ms", "\"5\"", "10 to 1000"}},
+        {"--sample-interval", "50", NULL, NULL, 64, {"sample_interval_ms", "\"50\"", "100 to 86400000"}},
+        {"--history-max-age", "3 days", NULL, NULL, 64, {"history_max_age", "3 days", "30d"}},
+        {NULL, NULL, "history_max_age = 1y\n", NULL, 78, {"history_max_age", "1y", "units"}},
+        {NULL, NULL, "history_max_rows = -1\n", NULL, 78, {"history_max_rows", "-1", "0 to"}},
+        {NULL, NULL, "history_max_size = lots\n", NULL, 78, {"history_max_size", "lots", "MiB"}},
+        {NULL, NULL, "history_db = \"\"\n", NULL, 78, {"history_db", "want a path", NULL}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *conf = cases[i].file ? write_file(kept_printf("bad%zu.conf", i), cases[i].file) : "/dev/null";
