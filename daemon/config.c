@@ -258,21 +258,17 @@ static bool apply(struct config *cfg, const struct setting *st, const char *v, e
         cfg->gogc_src = src;
         return true;
     case K_SIZE:
-        if (!config_parse_size(v, &size)) {
-            fprintf(stderr, "gortd: %s: %s = \"%s\": want bytes with an optional B, KiB, MiB, GiB or TiB "
-                    "suffix, or off\n", where, st->key, v);
+    case K_DURATION: {
+        bool sz = st->kind == K_SIZE;
+        if (!(sz ? config_parse_size(v, &size) : config_parse_duration(v, &size))) {
+            fprintf(stderr, "gortd: %s: %s = \"%s\": want %s\n", where, st->key, v,
+                    sz ? "bytes with an optional B, KiB, MiB, GiB or TiB suffix, or off"
+                       : "a duration such as 30d, 12h, 90m or 1h30m (units ms, s, m, h, d, w), or 0");
             return false;
         }
         *(int64_t *)((char *)cfg + st->off) = size;
         break;
-    case K_DURATION:
-        if (!config_parse_duration(v, &size)) {
-            fprintf(stderr, "gortd: %s: %s = \"%s\": want a duration such as 30d, 12h, 90m or 1h30m "
-                    "(units ms, s, m, h, d, w), or 0\n", where, st->key, v);
-            return false;
-        }
-        *(int64_t *)((char *)cfg + st->off) = size;
-        break;
+    }
     }
     if (st->src_off != NO_SRC)
         *(enum cfg_src *)((char *)cfg + st->src_off) = src;

@@ -490,11 +490,15 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-static void bind_u64(sqlite3_stmt *st, int i, uint64_t v)
+/* Bind n integers from parameter *i on.  SQLite integers are signed:
+ * none of the unsigned counters here gets near 2^63. */
+static void bind_ints(sqlite3_stmt *st, int *i, const int64_t *v, size_t n)
 {
-    /* SQLite integers are signed: none of these get near 2^63. */
-    sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+    for (size_t k = 0; k < n; k++)
+        sqlite3_bind_int64(st, (*i)++, v[k]);
 }
+#define BIND_INTS(st, i, ...) \
+    bind_ints((st), (i), (const int64_t[]){__VA_ARGS__}, sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
 
 static int insert(const struct rec *r)
 {
@@ -504,65 +508,40 @@ static int insert(const struct rec *r)
     switch (r->kind) {
     case R_GC: {
         const gort_gc_cycle *c = &r->u.gc;
-        sqlite3_bind_int64(st, i++, c->end_ns);
-        sqlite3_bind_int64(st, i++, c->num);
-        sqlite3_bind_int(st, i++, c->forced);
-        sqlite3_bind_int(st, i++, c->procs);
-        sqlite3_bind_int(st, i++, c->cpu_percent);
-        sqlite3_bind_int64(st, i++, c->since_start_ns);
-        for (int j = 0; j < 3; j++)
-            sqlite3_bind_int64(st, i++, c->clock_ns[j]);
-        for (int j = 0; j < 5; j++)
-            sqlite3_bind_int64(st, i++, c->cpu_ns[j]);
-        bind_u64(st, i++, c->heap_start);
-        bind_u64(st, i++, c->heap_end);
-        bind_u64(st, i++, c->heap_marked);
-        bind_u64(st, i++, c->heap_goal);
-        bind_u64(st, i++, c->stacks);
-        bind_u64(st, i++, c->globals);
-        bind_u64(st, i++, c->pause_ns);
+        BIND_INTS(st, &i, c->end_ns, c->num, c->forced, c->procs, c->cpu_percent, c->since_start_ns,
+                  c->clock_ns[0], c->clock_ns[1], c->clock_ns[2], c->cpu_ns[0], c->cpu_ns[1], c->cpu_ns[2],
+                  c->cpu_ns[3], c->cpu_ns[4], (int64_t)c->heap_start, (int64_t)c->heap_end,
+                  (int64_t)c->heap_marked, (int64_t)c->heap_goal, (int64_t)c->stacks, (int64_t)c->globals,
+                  (int64_t)c->pause_ns);
         bind_text(st, i++, (unsigned)c->trigger < 4 ? trigger_names[c->trigger] : NULL);
         if (c->next_goal == UINT64_MAX)
             sqlite3_bind_null(st, i++);
         else
-            bind_u64(st, i++, c->next_goal);
+            sqlite3_bind_int64(st, i++, (int64_t)c->next_goal);
         break;
     }
     case R_MEMSTATS: {
         const struct mem_sample *m = &r->u.mem;
-        const uint64_t v[] = {m->sys, m->heap_alloc, m->heap_sys, m->heap_idle, m->heap_inuse,
-                              m->heap_released, m->heap_objects, m->total_alloc, m->mallocs, m->frees,
-                              m->stack_inuse, m->stack_sys, m->next_gc, m->num_gc, m->num_forced_gc,
-                              m->pause_total_ns};
-        for (size_t j = 0; j < sizeof v / sizeof v[0]; j++)
-            bind_u64(st, i++, v[j]);
+        BIND_INTS(st, &i, (int64_t)m->sys, (int64_t)m->heap_alloc, (int64_t)m->heap_sys, (int64_t)m->heap_idle,
+                  (int64_t)m->heap_inuse, (int64_t)m->heap_released, (int64_t)m->heap_objects,
+                  (int64_t)m->total_alloc, (int64_t)m->mallocs, (int64_t)m->frees, (int64_t)m->stack_inuse,
+                  (int64_t)m->stack_sys, (int64_t)m->next_gc, m->num_gc, m->num_forced_gc,
+                  (int64_t)m->pause_total_ns);
         sqlite3_bind_double(st, i++, m->gc_cpu_fraction);
-        sqlite3_bind_int(st, i++, m->goroutines);
-        sqlite3_bind_int64(st, i++, m->memory_limit);
-        bind_u64(st, i++, m->rss);
+        BIND_INTS(st, &i, m->goroutines, m->memory_limit, (int64_t)m->rss);
         break;
     }
     case R_SCHED: {
         const gort_sched_stats *s = &r->u.sched;
-        sqlite3_bind_int(st, i++, s->gomaxprocs);
-        sqlite3_bind_int(st, i++, s->idleprocs);
-        sqlite3_bind_int(st, i++, s->threads);
-        sqlite3_bind_int(st, i++, s->spinningthreads);
-        sqlite3_bind_int(st, i++, s->idlethreads);
-        sqlite3_bind_int64(st, i++, s->runqueue);
-        sqlite3_bind_int(st, i++, s->goroutines);
-        bind_u64(st, i++, s->syscalls);
+        BIND_INTS(st, &i, s->gomaxprocs, s->idleprocs, s->threads, s->spinningthreads, s->idlethreads,
+                  s->runqueue, s->goroutines, (int64_t)s->syscalls);
         break;
     }
     case R_SCAV: {
         const gort_scav_pass *s = &r->u.scav;
         bind_text(st, i++, (unsigned)s->kind < 3 ? scav_names[s->kind] : "?");
-        sqlite3_bind_int64(st, i++, s->num);
-        bind_u64(st, i++, s->released);
-        bind_u64(st, i++, s->heap_inuse);
-        bind_u64(st, i++, s->heap_idle);
-        bind_u64(st, i++, s->heap_sys);
-        bind_u64(st, i++, s->heap_released);
+        BIND_INTS(st, &i, s->num, (int64_t)s->released, (int64_t)s->heap_inuse, (int64_t)s->heap_idle,
+                  (int64_t)s->heap_sys, (int64_t)s->heap_released);
         break;
     }
     case R_EVENT: {
