@@ -280,6 +280,7 @@ static struct {
     pthread_mutex_t mu;               /* the settings, stop, the error report */
     pthread_cond_t cv;
     bool stop;
+    bool kick;                        /* the queue is filling: write now */
     struct writer_settings ws;        /* the writer copies them each round */
     bool resize;                      /* max_size changed */
     /* The report (under mu). */
@@ -295,6 +296,8 @@ static struct {
 } h = {
     .mu = PTHREAD_MUTEX_INITIALIZER,
 };
+
+static _Atomic bool kicked;           /* a kick is on its way (loop_put) */
 
 /* The writer's own. */
 static sqlite3 *db;
@@ -676,7 +679,8 @@ static void *writer_main(void *arg)
         set_state(H_ERROR, "out of memory for the write batch");
         return NULL;
     }
-    int64_t retry_at = 0, retry_ms = RETRY_MIN_MS, last_prune = 0;
+    int64_t retry_at = 0, retry_ms = RETRY_MIN_MS, last_prune = 0, drops_logged_at = 0;
+    uint64_t drops_logged = 0;
     bool busy = false, first = true;
     for (;;) {
         struct writer_settings ws;
@@ -684,23 +688,32 @@ static void *writer_main(void *arg)
         /* The first round opens the database at once. */
         int64_t deadline = mono_ns() + (int64_t)(first ? 0 : busy ? 10 : h.ws.flush_ms) * 1000000;
         first = false;
-        while (!h.stop) {
+        while (!h.stop && !h.kick) {
             struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
             if (pthread_cond_timedwait(&h.cv, &h.mu, &ts) == ETIMEDOUT)
                 break;
         }
         bool stop = h.stop, resize = h.resize;
         h.resize = false;
+        h.kick = false;
+        atomic_store_explicit(&kicked, false, memory_order_relaxed);
         ws = h.ws;
         pthread_mutex_unlock(&h.mu);
 
         size_t before = n;
         while (n < cap && ring_take(&batch[n]))
             n++;
-        busy = n - before > cap / 4;
+        busy = n - before > cap / 8;   /* records pour in: come back in 10 ms */
         atomic_store_explicit(&h.pending, n, memory_order_relaxed);
 
         int64_t now = mono_ns();
+        uint64_t dropped = atomic_load_explicit(&ring_dropped, memory_order_relaxed);
+        if (dropped > drops_logged && now - drops_logged_at >= 10 * (int64_t)1000000000) {
+            logmsg(LOG_P_WARNING, "history: %llu records dropped so far, the queue (%d records) being full",
+                   (unsigned long long)dropped, RING_SLOTS);
+            drops_logged = dropped;
+            drops_logged_at = now;
+        }
         if (resize && db)
             retry_at = now;   /* the limit moved: room may have come */
         if (now < retry_at && !stop)
@@ -739,6 +752,24 @@ static void *writer_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* Producers                                                            */
 
+/* The event loop's records (samples, events, the audit) come in bursts
+ * when clients pour commands in: past a quarter of the ring, wake the
+ * writer rather than let it sleep out its period.  The loop makes system
+ * calls for every command anyway; the runtime's producers never do. */
+static void loop_put(struct rec *r)
+{
+    if (!ring_put(r))
+        return;
+    uint64_t fill = atomic_load_explicit(&ring_tail, memory_order_relaxed) -
+                    atomic_load_explicit(&ring_head, memory_order_relaxed);
+    if (fill >= RING_SLOTS / 4 && !atomic_exchange_explicit(&kicked, true, memory_order_relaxed)) {
+        pthread_mutex_lock(&h.mu);
+        h.kick = true;
+        pthread_cond_signal(&h.cv);
+        pthread_mutex_unlock(&h.mu);
+    }
+}
+
 static void observe_gc(void *ctx, const gort_gc_cycle *c)
 {
     (void)ctx;
@@ -770,10 +801,10 @@ void history_sample(const gort_memstats *m, const gort_sched_stats *s, int64_t r
         .num_forced_gc = m->num_forced_gc, .goroutines = (int32_t)m->goroutines,
         .gc_cpu_fraction = m->gc_cpu_fraction,
     };
-    ring_put(&r);
+    loop_put(&r);
     struct rec q = {.kind = R_SCHED, .time_ns = now};
     q.u.sched = *s;
-    ring_put(&q);
+    loop_put(&q);
 }
 
 static char *dup_or_null(const char *s)
@@ -802,7 +833,7 @@ void history_event(const char *kind, json_t *data)
     json_object_del(rest, "dump");
     e->detail = rest ? json_dumps(rest, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(rest);
-    ring_put(&r);
+    loop_put(&r);
 }
 
 void history_audit(uid_t uid, pid_t pid, const char *command, const char *args, const char *outcome,
@@ -824,7 +855,7 @@ void history_audit(uid_t uid, pid_t pid, const char *command, const char *args, 
         a->args = dup_or_null(args);
     }
     a->message = dup_or_null(message);
-    ring_put(&r);
+    loop_put(&r);
 }
 
 /* ------------------------------------------------------------------ */
