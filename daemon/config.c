@@ -43,31 +43,33 @@ struct setting {
     size_t off;          /* the field in struct config: char * (K_PATH), int (K_INT),
                           * int64_t (K_SIZE, K_DURATION); unused for the others */
     size_t src_off;      /* its enum cfg_src field, or NO_SRC */
+    bool reload;         /* SIGHUP re-reads it from the file */
     const char *help;
 };
 
 #define F(f) offsetof(struct config, f)
 static const struct setting settings[] = {
-    {"socket", "socket", NULL, K_PATH, 0, 0, F(socket_path), NO_SRC, "control socket path"},
-    {"state_dir", "state-dir", NULL, K_PATH, 0, 0, F(state_dir), NO_SRC, "directory for the daemon's state"},
-    {"plugin_dirs", "plugin-dir", NULL, K_DIRS, 0, 0, 0, NO_SRC, "plugin directories (comma-separated in the file; the flag repeats)"},
-    {"read_group", "read-group", NULL, K_GROUP, 0, 0, 0, NO_SRC, "group allowed the read-only commands"},
-    {"admin_group", "admin-group", NULL, K_GROUP, 0, 0, 0, NO_SRC, "group allowed every command"},
-    {"max_clients", "max-clients", NULL, K_INT, 1, 4096, F(max_clients), NO_SRC, "most clients connected at once"},
-    {"idle_timeout", "idle-timeout", NULL, K_INT, 0, 86400, F(idle_timeout_s), NO_SRC, "seconds a client may stay silent (0: forever)"},
-    {"unload_timeout_ms", "unload-timeout", NULL, K_INT, 1, 600000, F(unload_timeout_ms), NO_SRC, "ms a plugin gets to stop on unload"},
-    {"gogc", "gogc", "GOGC", K_GOGC, 0, 0, 0, NO_SRC, "GOGC percentage, or off"},
-    {"gomaxprocs", "gomaxprocs", "GOMAXPROCS", K_INT, 1, INT_MAX, F(gomaxprocs), F(gomaxprocs_src), "number of Ps (above 1024: 1024, as Go clamps)"},
-    {"memory_limit", "memory-limit", "GOMEMLIMIT", K_SIZE, 0, 0, F(memory_limit), F(memory_limit_src), "soft memory limit: bytes with B, KiB, MiB, GiB or TiB, or off"},
-    {"history_db", "history-db", NULL, K_PATH, 0, 0, F(history_path), NO_SRC, "history database (default STATE_DIR/history.db), or off"},
-    {"history_flush_ms", "history-flush", NULL, K_INT, 10, 1000, F(history_flush_ms), NO_SRC, "ms between history commits (at most this much is lost in a crash)"},
-    {"sample_interval_ms", "sample-interval", NULL, K_INT, 100, 86400000, F(sample_ms), NO_SRC, "ms between memstats and scheduler samples in the history"},
-    {"history_max_age", "history-max-age", NULL, K_DURATION, 0, 0, F(history_max_age_ns), NO_SRC, "history rows older than this are pruned (e.g. 30d, 12h; 0: never)"},
-    {"history_max_rows", "history-max-rows", NULL, K_INT, 0, INT_MAX, F(history_max_rows), NO_SRC, "rows kept per history table (0: no limit)"},
-    {"history_max_size", "history-max-size", NULL, K_SIZE, 0, 0, F(history_max_size), NO_SRC, "largest history database: bytes with B, KiB, MiB, GiB or TiB, or off"},
+    {"socket", "socket", NULL, K_PATH, 0, 0, F(socket_path), NO_SRC, false, "control socket path"},
+    {"state_dir", "state-dir", NULL, K_PATH, 0, 0, F(state_dir), NO_SRC, false, "directory for the daemon's state"},
+    {"plugin_dirs", "plugin-dir", NULL, K_DIRS, 0, 0, 0, NO_SRC, false, "plugin directories (comma-separated in the file; the flag repeats)"},
+    {"read_group", "read-group", NULL, K_GROUP, 0, 0, 0, NO_SRC, true, "group allowed the read-only commands"},
+    {"admin_group", "admin-group", NULL, K_GROUP, 0, 0, 0, NO_SRC, true, "group allowed every command"},
+    {"max_clients", "max-clients", NULL, K_INT, 1, 4096, F(max_clients), NO_SRC, true, "most clients connected at once"},
+    {"idle_timeout", "idle-timeout", NULL, K_INT, 0, 86400, F(idle_timeout_s), NO_SRC, true, "seconds a client may stay silent (0: forever)"},
+    {"unload_timeout_ms", "unload-timeout", NULL, K_INT, 1, 600000, F(unload_timeout_ms), NO_SRC, true, "ms a plugin gets to stop on unload"},
+    {"gogc", "gogc", "GOGC", K_GOGC, 0, 0, F(gogc), F(gogc_src), true, "GOGC percentage, or off"},
+    {"gomaxprocs", "gomaxprocs", "GOMAXPROCS", K_INT, 1, INT_MAX, F(gomaxprocs), F(gomaxprocs_src), true, "number of Ps (above 1024: 1024, as Go clamps)"},
+    {"memory_limit", "memory-limit", "GOMEMLIMIT", K_SIZE, 0, 0, F(memory_limit), F(memory_limit_src), true, "soft memory limit: bytes with B, KiB, MiB, GiB or TiB, or off"},
+    {"history_db", "history-db", NULL, K_PATH, 0, 0, F(history_path), NO_SRC, false, "history database (default STATE_DIR/history.db), or off"},
+    {"history_flush_ms", "history-flush", NULL, K_INT, 10, 1000, F(history_flush_ms), NO_SRC, true, "ms between history commits (at most this much is lost in a crash)"},
+    {"sample_interval_ms", "sample-interval", NULL, K_INT, 100, 86400000, F(sample_ms), NO_SRC, true, "ms between memstats and scheduler samples in the history"},
+    {"history_max_age", "history-max-age", NULL, K_DURATION, 0, 0, F(history_max_age_ns), NO_SRC, true, "history rows older than this are pruned (e.g. 30d, 12h; 0: never)"},
+    {"history_max_rows", "history-max-rows", NULL, K_INT, 0, INT_MAX, F(history_max_rows), NO_SRC, true, "rows kept per history table (0: no limit)"},
+    {"history_max_size", "history-max-size", NULL, K_SIZE, 0, 0, F(history_max_size), NO_SRC, true, "largest history database: bytes with B, KiB, MiB, GiB or TiB, or off"},
 };
 #undef F
 #define NSETTINGS (sizeof settings / sizeof settings[0])
+_Static_assert(NSETTINGS <= 32, "struct config's pinned mask has 32 bits");
 
 static const struct setting *find_key(const char *key)
 {
@@ -254,9 +256,8 @@ static bool apply(struct config *cfg, const struct setting *st, const char *v, e
                     st->key, v, INT_MAX);
             return false;
         }
-        cfg->gogc = (int)n;
-        cfg->gogc_src = src;
-        return true;
+        *(int *)((char *)cfg + st->off) = (int)n;
+        break;
     case K_SIZE:
     case K_DURATION: {
         bool sz = st->kind == K_SIZE;
@@ -272,6 +273,8 @@ static bool apply(struct config *cfg, const struct setting *st, const char *v, e
     }
     if (st->src_off != NO_SRC)
         *(enum cfg_src *)((char *)cfg + st->src_off) = src;
+    if (src >= CFG_ENV)
+        cfg->pinned |= 1u << (st - settings);
     return true;
 }
 
@@ -367,15 +370,8 @@ static bool check_env(struct config *cfg)
             continue;
         char where[64];
         snprintf(where, sizeof where, "environment %s", st->env);
-        struct config scratch = *cfg;
-        if (!apply(&scratch, st, v, CFG_ENV, where))
+        if (!apply(cfg, st, v, CFG_ENV, where))
             return false;
-        cfg->gogc_src = scratch.gogc_src;
-        cfg->gogc = scratch.gogc;
-        cfg->gomaxprocs_src = scratch.gomaxprocs_src;
-        cfg->gomaxprocs = scratch.gomaxprocs;
-        cfg->memory_limit_src = scratch.memory_limit_src;
-        cfg->memory_limit = scratch.memory_limit;
     }
     return true;
 }
@@ -529,35 +525,36 @@ bool config_reload(struct config *cfg)
         config_free(&fresh);
         return false;
     }
-    /* What a flag or the environment set stays; the rest follows the file. */
-    if (cfg->gogc_src <= CFG_FILE) {
-        cfg->gogc = fresh.gogc;
-        cfg->gogc_src = fresh.gogc_src;
+    /* What a flag or the environment set stays; the rest follows the file
+     * (or goes back to its default). */
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *st = &settings[i];
+        if (!st->reload || (cfg->pinned & (1u << i)))
+            continue;
+        switch (st->kind) {
+        case K_INT:
+        case K_GOGC:
+            *(int *)((char *)cfg + st->off) = *(int *)((char *)&fresh + st->off);
+            break;
+        case K_SIZE:
+        case K_DURATION:
+            *(int64_t *)((char *)cfg + st->off) = *(int64_t *)((char *)&fresh + st->off);
+            break;
+        case K_GROUP: {
+            bool rd = strcmp(st->key, "read_group") == 0;
+            char **name = rd ? &cfg->read_group : &cfg->admin_group, **fname = rd ? &fresh.read_group : &fresh.admin_group;
+            free(*name);
+            *name = *fname;
+            *fname = NULL;
+            *(rd ? &cfg->read_gid : &cfg->admin_gid) = rd ? fresh.read_gid : fresh.admin_gid;
+            break;
+        }
+        default:
+            break;
+        }
+        if (st->src_off != NO_SRC)
+            *(enum cfg_src *)((char *)cfg + st->src_off) = *(enum cfg_src *)((char *)&fresh + st->src_off);
     }
-    if (cfg->gomaxprocs_src <= CFG_FILE) {
-        cfg->gomaxprocs = fresh.gomaxprocs;
-        cfg->gomaxprocs_src = fresh.gomaxprocs_src;
-    }
-    if (cfg->memory_limit_src <= CFG_FILE) {
-        cfg->memory_limit = fresh.memory_limit;
-        cfg->memory_limit_src = fresh.memory_limit_src;
-    }
-    cfg->max_clients = fresh.max_clients;
-    cfg->idle_timeout_s = fresh.idle_timeout_s;
-    cfg->unload_timeout_ms = fresh.unload_timeout_ms;
-    /* The history's limits and periods follow the file (not its path). */
-    cfg->history_flush_ms = fresh.history_flush_ms;
-    cfg->sample_ms = fresh.sample_ms;
-    cfg->history_max_age_ns = fresh.history_max_age_ns;
-    cfg->history_max_rows = fresh.history_max_rows;
-    cfg->history_max_size = fresh.history_max_size;
-    free(cfg->read_group);
-    free(cfg->admin_group);
-    cfg->read_group = fresh.read_group;
-    cfg->admin_group = fresh.admin_group;
-    cfg->read_gid = fresh.read_gid;
-    cfg->admin_gid = fresh.admin_gid;
-    fresh.read_group = fresh.admin_group = NULL;
     config_free(&fresh);
     return true;
 }

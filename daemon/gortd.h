@@ -77,6 +77,7 @@ struct config {
     int64_t history_max_age_ns;   /* 0: rows never age out */
     int history_max_rows;         /* per table; 0: no limit */
     int64_t history_max_size;     /* database bytes; INT64_MAX: none */
+    uint32_t pinned;              /* settings a flag or the environment gave: SIGHUP keeps them */
     bool check_only;              /* --check-config */
 };
 

@@ -278,7 +278,8 @@ static struct {
     bool started;
     char *path;
     pthread_mutex_t mu;               /* the settings, stop, the error report */
-    pthread_cond_t cv;
+    pthread_cond_t cv;                /* wakes the writer */
+    pthread_cond_t state_cv;          /* the state changed (queries wait out "opening") */
     bool stop;
     bool kick;                        /* the queue is filling: write now */
     struct writer_settings ws;        /* the writer copies them each round */
@@ -311,6 +312,8 @@ static void set_state(enum hstate st, const char *err)
     enum hstate old = h.state;
     bool same = old == st && (!err || strcmp(err, h.error) == 0);
     h.state = st;
+    if (old != st)
+        pthread_cond_broadcast(&h.state_cv);
     if (err) {
         if (!same)
             h.error_since_ns = wall_ns();
@@ -389,13 +392,16 @@ static void apply_max_size(int64_t max_size)
     pragma_int(sql, NULL);
 }
 
-static bool migrate(char *err, size_t n)
+/* The database's schema version, if this gortd can use it.  Nothing is
+ * written before this says yes. */
+static bool check_version(int64_t *version, char *err, size_t n)
 {
     int64_t v = 0;
     if (!pragma_int("PRAGMA user_version", &v)) {
         db_error(err, n, "reading the schema version");
         return false;
     }
+    *version = v;
     if (v > SCHEMA_VERSION) {
         snprintf(err, n, "the database has schema version %lld, newer than this gortd's %d; not touching it "
                          "(run a newer gortd, or move the file aside)", (long long)v, SCHEMA_VERSION);
@@ -405,6 +411,11 @@ static bool migrate(char *err, size_t n)
         snprintf(err, n, "the database has schema version %lld, which gortd never wrote", (long long)v);
         return false;
     }
+    return true;
+}
+
+static bool migrate(int64_t v, char *err, size_t n)
+{
     for (int i = (int)v; i < SCHEMA_VERSION; i++) {
         char sql[64], what[64];
         snprintf(what, sizeof what, "migrating the schema to version %d", i + 1);
@@ -442,10 +453,14 @@ static bool db_open(int64_t max_size, char *err, size_t n)
     }
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, 5000);
-    int64_t dummy;
+    int64_t version;
     /* The first read of the file: a file that is not a database fails here. */
-    if (!pragma_int("PRAGMA schema_version", &dummy)) {
+    if (!pragma_int("PRAGMA schema_version", &version)) {
         db_error(err, n, "cannot read");
+        db_close();
+        return false;
+    }
+    if (!check_version(&version, err, n)) {
         db_close();
         return false;
     }
@@ -460,7 +475,7 @@ static bool db_open(int64_t max_size, char *err, size_t n)
         db_close();
         return false;
     }
-    if (!exec("PRAGMA synchronous = NORMAL", err, n, "setting synchronous") || !migrate(err, n)) {
+    if (!exec("PRAGMA synchronous = NORMAL", err, n, "setting synchronous") || !migrate(version, err, n)) {
         db_close();
         return false;
     }
@@ -819,7 +834,10 @@ void history_event(const char *kind, json_t *data)
     struct rec r = {.kind = R_EVENT, .time_ns = wall_ns()};
     struct event_rec *e = &r.u.ev;
     snprintf(e->kind, sizeof e->kind, "%s", kind);
+    /* plugin.unload, the operator's request, names it "name". */
     const char *plugin = json_string_value(json_object_get(data, "plugin"));
+    if (!plugin && strcmp(kind, "plugin.unload") == 0)
+        plugin = json_string_value(json_object_get(data, "name"));
     snprintf(e->plugin, sizeof e->plugin, "%s", plugin ? plugin : "");
     e->task_id = json_integer_value(json_object_get(data, "task_id"));
     /* The panic value or the error, and the dump, get columns of their
@@ -891,6 +909,7 @@ bool history_start(const struct config *cfg)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h.cv, &ca);
+    pthread_cond_init(&h.state_cv, &ca);
     pthread_condattr_destroy(&ca);
     take_settings(cfg);
     h.state = H_OPENING;
@@ -1106,6 +1125,20 @@ static int query_progress(void *arg)
 
 enum proto_err history_query_run(const struct history_query *q, json_t **result, char *msg, size_t msgsize)
 {
+    /* Just after the start the writer may still be creating the tables. */
+    int64_t wait_until = mono_ns() + QUERY_TIMEOUT_NS;
+    pthread_mutex_lock(&h.mu);
+    while (h.state == H_OPENING) {
+        struct timespec ts = {wait_until / 1000000000, wait_until % 1000000000};
+        if (pthread_cond_timedwait(&h.state_cv, &h.mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    bool opening = h.state == H_OPENING;
+    pthread_mutex_unlock(&h.mu);
+    if (opening) {
+        snprintf(msg, msgsize, "the history %s is still being opened; try again", h.path);
+        return PROTO_ETIMEDOUT;
+    }
     sqlite3 *ro = NULL;
     if (sqlite3_open_v2(h.path, &ro, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(msg, msgsize, "cannot open the history %s: %s", h.path, ro ? sqlite3_errmsg(ro) : "out of memory");
