@@ -6,7 +6,9 @@
  * event loop for samples, plugin events and the audit of mutating
  * commands - copy a fixed-size record into a bounded ring and go on: an
  * enqueue is a few atomic operations and a copy, never a lock, a system
- * call or a wait.  A full ring drops the record and counts it.
+ * call or a wait.  A full ring drops the record and counts it.  (The
+ * loop's producers also copy their strings with malloc, and wake the
+ * writer early once the ring is a quarter full: see loop_put.)
  *
  * The ring is Vyukov's bounded queue: each slot carries a sequence number
  * that says whose turn it is.  A producer claims the slot at tail with a

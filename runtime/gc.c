@@ -1434,8 +1434,11 @@ void gc_observe_scavenge(gort_scav_kind kind, int64_t num, uint64_t released)
         return;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    uint64_t sys = atomic_load_explicit(&heapstats.heap_sys, memory_order_relaxed);
-    uint64_t inuse = atomic_load_explicit(&heapstats.heap_inuse, memory_order_relaxed);
+    /* In use first, and clamped: the heap may grow between the reads. */
+    uint64_t inuse = atomic_load_explicit(&heapstats.heap_inuse, memory_order_acquire);
+    uint64_t sys = atomic_load_explicit(&heapstats.heap_sys, memory_order_acquire);
+    if (sys < inuse)
+        sys = inuse;
     gort_scav_pass s = {
         .time_ns = (int64_t)now.tv_sec * GORT_S + now.tv_nsec,
         .num = num,

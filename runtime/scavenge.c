@@ -123,9 +123,14 @@ static void scvg_trace(int64_t n, uint64_t released)
 {
     if (!gctrace_on())
         return;
-    uint64_t sys = atomic_load_explicit(&heapstats.heap_sys, memory_order_relaxed);
-    uint64_t inuse = atomic_load_explicit(&heapstats.heap_inuse, memory_order_relaxed);
-    uint64_t rel = atomic_load_explicit(&heapstats.heap_released, memory_order_relaxed);
+    /* In use first, and clamped: the heap may grow between the reads. */
+    uint64_t inuse = atomic_load_explicit(&heapstats.heap_inuse, memory_order_acquire);
+    uint64_t sys = atomic_load_explicit(&heapstats.heap_sys, memory_order_acquire);
+    uint64_t rel = atomic_load_explicit(&heapstats.heap_released, memory_order_acquire);
+    if (sys < inuse)
+        sys = inuse;
+    if (rel > sys)
+        rel = sys;
     if (released)
         rt_tracef("scvg%lld: %llu MB released\n", (long long)n, (unsigned long long)(released >> 20));
     rt_tracef("scvg%lld: inuse: %llu, idle: %llu, sys: %llu, released: %llu, consumed: %llu (MB)\n",
