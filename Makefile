@@ -112,6 +112,14 @@ $(B)/plugins/%.so: plugins/%.c
 $(B)/bench/%: bench/%.c $(B)/libgort.a
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(LDLIBS) -lm
+# bench/history.c drives the daemon's history module in-process: it links
+# the daemon's objects but main.o, and the whole runtime, as gortd does;
+# gort_set_observer is wrapped so that it can call the history's observer
+# as the collector does.  This explicit rule overrides the pattern above.
+HISTORY_BENCH_OBJ := $(filter-out $(B)/obj/daemon/main.o,$(DAEMON_OBJ)) $(PROTO_OBJ)
+$(B)/bench/history: bench/history.c $(HISTORY_BENCH_OBJ) $(B)/libgort.a
+	@mkdir -p $(@D)
+	$(CC) $(ALLFLAGS) -iquote daemon -MMD -MP -rdynamic -Wl,--wrap=gort_set_observer -o $@ $< $(HISTORY_BENCH_OBJ) -Wl,--whole-archive $(B)/libgort.a -Wl,--no-whole-archive $(EVENT_LIBS) $(JANSSON_LIBS) $(SQLITE_LIBS) $(LDLIBS) -lm
 $(B)/examples/%: examples/%.c $(B)/libgort.a
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(LDLIBS)

@@ -9,6 +9,8 @@
 #
 # where WORKLOAD is the program's first argument.  Each value is a cost
 # (time, bytes): lower is better, so gort/Go <= target means on target.
+# (The history writer's rows/s, a gort-only row with no target, is the one
+# rate.)
 #
 # Environment:
 #   GORT_BENCH_RUNS     runs per workload and implementation (default 5)
@@ -61,6 +63,14 @@ gortd ping p50, 2 Ps spinning       | gortd ping_spin 5000            | p50_us  
 gortd ping p99, 2 Ps spinning       | gortd ping_spin 5000            | p99_us          | us          | -
 gortd ping p50, GC over 1 GiB heap  | gortd ping_gc 5000              | p50_us          | us          | -
 gortd ping p99, GC over 1 GiB heap  | gortd ping_gc 5000              | p99_us          | us          | -
+history enqueue, observer (batches) | history enqueue 250000          | ns_per_enqueue  | ns/record   | -
+history enqueue, observer, lone p50 | history enqueue 250000          | single_p50_ns   | ns/record   | -
+history enqueue, observer, lone p99 | history enqueue 250000          | single_p99_ns   | ns/record   | -
+history enqueue, observer: syscalls | history enqueue 250000          | syscalls        | syscalls    | -
+history_sample enqueue (loop)       | history enqueue 250000          | sample_ns       | ns/record   | -
+history_audit enqueue (loop)        | history enqueue 250000          | audit_ns        | ns/record   | -
+history writer, db in TMPDIR        | history writer 5                | rows_per_s      | rows/s      | -
+history writer, db in /dev/shm      | history writer_shm 5            | rows_per_s      | rows/s      | -
 EOF
         if [ "${GORT_BENCH_BIG:-0}" = 1 ]; then
             cat <<'EOF'

@@ -32,7 +32,12 @@
  *   12. MemStats' collector fields;
  *   13. Go's gctrace line for every forced cycle, gort_gc's and
  *       gort_free_os_memory's (helper program tests/progs/gc_trace.c);
- *   14. gort_gc after the hand cycles of test_heap resurrects nothing.
+ *   14. gort_gc after the hand cycles of test_heap resurrects nothing;
+ *   15. the observer (gort_set_observer): every collection once, in order,
+ *       with numbers that agree with each other, with MemStats and with
+ *       the gctrace line of the same cycle; why a cycle started (forced,
+ *       heap); gort_free_os_memory's forced scavenger pass after its
+ *       cycle; removing and replacing the observer.
  *
  * The register tests (2 and 10) pin the pointer to r12 or rbx with an
  * explicit register variable and an empty asm that rewrites it; the object
@@ -1667,10 +1672,616 @@ static void test_gort_gc_after_hand_cycles_resurrects_nothing(void **state)
 }
 
 /* ---------------------------------------------------------------------
+ * 15. The observer (gort_set_observer)
+ *
+ * The observer records every call, under a mutex (it runs on the runtime
+ * thread that collected or scavenged), with a sequence number shared by
+ * both kinds so that their order shows.  Assertions are made on the main
+ * goroutine from copies.  Cycles the tests did not ask for (a heap
+ * trigger from earlier garbage, forcegc) may come too: the tests count
+ * collections against MemStats and pick the passes they made by kind.
+ * ------------------------------------------------------------------- */
+
+#define OBS_MAX 64
+
+static struct {
+    pthread_mutex_t mu;
+    int ngc, nscav;                    /* calls, also those past OBS_MAX */
+    int seq;                           /* the next call's place in order */
+    gort_gc_cycle gc[OBS_MAX];
+    int gc_seq[OBS_MAX];
+    gort_scav_pass scav[OBS_MAX];
+    int scav_seq[OBS_MAX];
+    int bad_ctx;                       /* calls with another ctx than &obs */
+} obs = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void obs_gc(void *ctx, const gort_gc_cycle *c)
+{
+    pthread_mutex_lock(&obs.mu);
+    obs.bad_ctx += ctx != &obs;
+    if (obs.ngc < OBS_MAX) {
+        obs.gc[obs.ngc] = *c;
+        obs.gc_seq[obs.ngc] = obs.seq;
+    }
+    obs.ngc++;
+    obs.seq++;
+    pthread_mutex_unlock(&obs.mu);
+}
+
+static void obs_scav(void *ctx, const gort_scav_pass *sp)
+{
+    pthread_mutex_lock(&obs.mu);
+    obs.bad_ctx += ctx != &obs;
+    if (obs.nscav < OBS_MAX) {
+        obs.scav[obs.nscav] = *sp;
+        obs.scav_seq[obs.nscav] = obs.seq;
+    }
+    obs.nscav++;
+    obs.seq++;
+    pthread_mutex_unlock(&obs.mu);
+}
+
+static const gort_observer the_observer = {obs_gc, obs_scav, &obs};
+
+static void obs_reset(void)
+{
+    pthread_mutex_lock(&obs.mu);
+    obs.ngc = obs.nscav = obs.seq = obs.bad_ctx = 0;
+    pthread_mutex_unlock(&obs.mu);
+}
+
+/* A consistent copy of what was recorded. */
+static struct {
+    int ngc, nscav, bad_ctx;
+    gort_gc_cycle gc[OBS_MAX];
+    int gc_seq[OBS_MAX];
+    gort_scav_pass scav[OBS_MAX];
+    int scav_seq[OBS_MAX];
+} seen;
+
+static void obs_take(void)
+{
+    pthread_mutex_lock(&obs.mu);
+    seen.ngc = obs.ngc;
+    seen.nscav = obs.nscav;
+    seen.bad_ctx = obs.bad_ctx;
+    memcpy(seen.gc, obs.gc, sizeof seen.gc);
+    memcpy(seen.gc_seq, obs.gc_seq, sizeof seen.gc_seq);
+    memcpy(seen.scav, obs.scav, sizeof seen.scav);
+    memcpy(seen.scav_seq, obs.scav_seq, sizeof seen.scav_seq);
+    pthread_mutex_unlock(&obs.mu);
+}
+
+static int obs_gc_calls(void)
+{
+    pthread_mutex_lock(&obs.mu);
+    int n = obs.ngc;
+    pthread_mutex_unlock(&obs.mu);
+    return n;
+}
+
+/* Forced scavenger passes recorded (the others come from sysmon and the
+ * background scavenger whenever they release something). */
+static int obs_forced_scav_calls(void)
+{
+    pthread_mutex_lock(&obs.mu);
+    int n = 0;
+    for (int i = 0; i < obs.nscav && i < OBS_MAX; i++)
+        n += obs.scav[i].kind == GORT_SCAV_FORCED;
+    pthread_mutex_unlock(&obs.mu);
+    return n;
+}
+
+static int saved_gc_percent;
+
+static int observer_setup(void **state)
+{
+    saved_gc_percent = gort_gc_percent();
+    obs_reset();
+    return gc_setup(state);
+}
+
+/* Whatever a test left on, even when it failed. */
+static int observer_teardown(void **state)
+{
+    gort_set_observer(NULL);
+    gort_set_gctrace(0);
+    gort_set_trace_writer(NULL, NULL);
+    if (gort_gc_percent() != saved_gc_percent)
+        gort_set_gc_percent(saved_gc_percent);
+    return gt_restore_knobs(state);
+}
+
+static int64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * GORT_S + ts.tv_nsec;
+}
+
+/* What every cycle record must satisfy, whatever started it.  Names the
+ * first property that fails. */
+static const char *cycle_inconsistency(const gort_gc_cycle *c, int procs)
+{
+    if (c->procs != procs)
+        return "procs is not GOMAXPROCS";
+    if (c->start_ns > c->end_ns)
+        return "start_ns is after end_ns";
+    for (int i = 0; i < 3; i++)
+        if (c->clock_ns[i] < 0)
+            return "a clock_ns phase is negative";
+    for (int i = 0; i < 5; i++)
+        if (c->cpu_ns[i] < 0)
+            return "a cpu_ns phase is negative";
+    if (c->end_ns - c->start_ns != c->clock_ns[0] + c->clock_ns[1] + c->clock_ns[2])
+        return "end_ns - start_ns is not the sum of the three clock phases";
+    if (c->pause_ns != (uint64_t)(c->clock_ns[0] + c->clock_ns[2]))
+        return "pause_ns is not sweep termination + mark termination";
+    if (c->pause_ns == 0)
+        return "pause_ns is 0";
+    if (c->cpu_ns[0] != c->clock_ns[0] * procs)
+        return "cpu_ns[0] is not clock_ns[0] * procs";
+    if (c->cpu_ns[4] != c->clock_ns[2] * procs)
+        return "cpu_ns[4] is not clock_ns[2] * procs";
+    if (c->since_start_ns <= 0)
+        return "since_start_ns is not positive";
+    if (c->cpu_percent < 0 || c->cpu_percent > 100)
+        return "cpu_percent is outside 0..100";
+    if (c->heap_marked > c->heap_end)
+        return "heap_marked is above heap_end";
+    if (c->heap_goal == 0 || c->next_goal == 0)
+        return "a goal is 0";
+    if ((c->trigger == GORT_GC_TRIGGER_FORCED) != c->forced)
+        return "forced does not match trigger == GORT_GC_TRIGGER_FORCED";
+    if ((unsigned)c->trigger > GORT_GC_TRIGGER_FORCED)
+        return "trigger is not a gort_gc_trigger";
+    return NULL;
+}
+
+static void print_cycle(const char *why, const gort_gc_cycle *c)
+{
+    print_message("%s: gc %u procs %d start %" PRId64 " end %" PRId64 " since %" PRId64 " cpu%% %d clock %" PRId64
+                  "+%" PRId64 "+%" PRId64 " cpu %" PRId64 "+%" PRId64 "/%" PRId64 "/%" PRId64 "+%" PRId64
+                  " heap %" PRIu64 "->%" PRIu64 "->%" PRIu64 " goal %" PRIu64 " next %" PRIu64 " pause %" PRIu64
+                  " forced %d trigger %d\n",
+                  why, c->num, c->procs, c->start_ns, c->end_ns, c->since_start_ns, c->cpu_percent, c->clock_ns[0],
+                  c->clock_ns[1], c->clock_ns[2], c->cpu_ns[0], c->cpu_ns[1], c->cpu_ns[2], c->cpu_ns[3],
+                  c->cpu_ns[4], c->heap_start, c->heap_end, c->heap_marked, c->heap_goal, c->next_goal, c->pause_ns,
+                  c->forced, (int)c->trigger);
+}
+
+/* (1) Every collection once, in order, with its numbers. */
+static void test_the_observer_sees_every_collection_once_with_consistent_numbers(void **state)
+{
+    gort_set_observer(&the_observer);
+    gort_gc();                  /* any cycle under way before is over */
+    obs_reset();
+    gort_read_memstats(&ms0);
+    int64_t before = realtime_ns();
+    for (int i = 0; i < 3; i++)
+        gort_gc();
+    int64_t after = realtime_ns();
+    gort_read_memstats(&ms1);
+    gort_set_observer(NULL);
+    obs_take();
+    int procs = gort_gomaxprocs(0);
+
+    print_message("%d cycles observed, num_gc %u -> %u, forced %u -> %u\n", seen.ngc, ms0.num_gc, ms1.num_gc,
+                  ms0.num_forced_gc, ms1.num_forced_gc);
+    assert_int_equal(seen.bad_ctx, 0);
+    assert_true(seen.ngc <= OBS_MAX);
+    assert_int_equal(seen.ngc, (int)(ms1.num_gc - ms0.num_gc));
+    int forced = 0;
+    for (int i = 0; i < seen.ngc; i++) {
+        const gort_gc_cycle *c = &seen.gc[i];
+        const char *bad = cycle_inconsistency(c, procs);
+        if (bad || c->num != ms0.num_gc + 1 + (uint32_t)i)
+            print_cycle(bad ? bad : "num out of order", c);
+        assert_null(bad);
+        assert_int_equal(c->num, ms0.num_gc + 1 + (uint32_t)i);
+        /* The MemStats ring holds the same pause and end time. */
+        assert_true(ms1.pause_ns[(c->num - 1) % 256] == c->pause_ns);
+        assert_true(ms1.pause_end[(c->num - 1) % 256] == (uint64_t)c->end_ns);
+        /* Close to CLOCK_REALTIME now: between the readings around the
+         * calls (the start is derived from the monotonic clock: 10 ms of
+         * slack for the two clocks' rates). */
+        assert_true(c->end_ns >= before && c->end_ns <= after);
+        assert_true(c->start_ns >= before - 10 * GORT_MS);
+        if (i > 0) {
+            assert_true(c->start_ns >= seen.gc[i - 1].end_ns - 10 * GORT_MS);
+            assert_true(c->since_start_ns > seen.gc[i - 1].since_start_ns);
+        }
+        forced += c->forced;
+    }
+    assert_int_equal(forced, (int)(ms1.num_forced_gc - ms0.num_forced_gc));
+    assert_true(forced >= 3);
+    /* gort_gc's own cycles are the last three, forced. */
+    for (int i = seen.ngc - 3; i < seen.ngc; i++) {
+        assert_true(seen.gc[i].forced);
+        assert_int_equal(seen.gc[i].trigger, GORT_GC_TRIGGER_FORCED);
+    }
+    /* The goal the last cycle set is the one in force. */
+    assert_true(seen.gc[seen.ngc - 1].next_goal == ms1.next_gc);
+}
+
+/* Go's fmtNSAsMS (runtime/mgc.go) and itoaDiv (runtime/print.go), ported
+ * as written: whole milliseconds from 10 ms on, else two significant
+ * digits with at most three decimals. */
+static const char *go_itoa_div(char *buf, size_t len, uint64_t val, int dec)
+{
+    size_t i = len - 1;
+    size_t idec = i - (size_t)dec;
+    buf[len - 1] = '\0';
+    i--;
+    idec--;
+    while (val >= 10 || i >= idec) {
+        buf[i--] = (char)('0' + val % 10);
+        if (i == idec)
+            buf[i--] = '.';
+        val /= 10;
+    }
+    buf[i] = (char)('0' + val);
+    return buf + i;
+}
+
+static const char *go_fmt_ns_as_ms(char *buf, size_t len, uint64_t ns)
+{
+    if (ns >= 10000000)
+        return go_itoa_div(buf, len, ns / 1000000, 0);
+    uint64_t x = ns / 1000;
+    if (x == 0)
+        return "0";
+    int dec = 3;
+    while (x >= 100) {
+        x /= 10;
+        dec--;
+    }
+    return go_itoa_div(buf, len, x, dec);
+}
+
+static struct {
+    pthread_mutex_t mu;
+    char text[16384];
+    size_t len;
+    bool overflow;
+} otw = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void obs_trace_capture(void *ctx, const char *s, size_t n)
+{
+    (void)ctx;
+    pthread_mutex_lock(&otw.mu);
+    if (otw.len + n < sizeof otw.text) {
+        memcpy(otw.text + otw.len, s, n);
+        otw.len += n;
+        otw.text[otw.len] = '\0';
+    } else {
+        otw.overflow = true;
+    }
+    pthread_mutex_unlock(&otw.mu);
+}
+
+/* The gctrace line of cycle num in text, split into its fields: "gc N
+ * @S.MMMs P%: a+b+c ms clock, d+e/f/g+h ms cpu, H0->H1->H2 MB, G MB goal,
+ * S MB stacks, L MB globals, N P[ (forced)]".  False if there is none. */
+struct trace_fields {
+    unsigned num;
+    long long secs, msecs;
+    int percent;
+    char ms[8][16];
+    unsigned long long mb[6];
+    int procs;
+    bool forced;
+};
+
+static bool find_trace_line(const char *text, uint32_t num, struct trace_fields *f)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "gc %u @", num);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, prefix, strlen(prefix)) != 0)
+            continue;
+        const char *nl = strchr(p, '\n');
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", nl ? (int)(nl - p) : (int)strlen(p), p);
+        int used = 0;
+        memset(f, 0, sizeof *f);
+        int got = sscanf(line,
+                         "gc %u @%lld.%3llds %d%%: %15[0-9.]+%15[0-9.]+%15[0-9.] ms clock, "
+                         "%15[0-9.]+%15[0-9.]/%15[0-9.]/%15[0-9.]+%15[0-9.] ms cpu, %llu->%llu->%llu MB, "
+                         "%llu MB goal, %llu MB stacks, %llu MB globals, %d P%n",
+                         &f->num, &f->secs, &f->msecs, &f->percent, f->ms[0], f->ms[1], f->ms[2], f->ms[3],
+                         f->ms[4], f->ms[5], f->ms[6], f->ms[7], &f->mb[0], &f->mb[1], &f->mb[2], &f->mb[3],
+                         &f->mb[4], &f->mb[5], &f->procs, &used);
+        if (got != 19 || used == 0) {
+            print_message("unparsed gctrace line: \"%s\"\n", line);
+            return false;
+        }
+        if (strcmp(line + used, " (forced)") == 0)
+            f->forced = true;
+        else if (line[used] != '\0') {
+            print_message("gctrace line with a tail: \"%s\"\n", line);
+            return false;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* (2) The observer's record and the gctrace line of the same cycle. */
+static void test_the_observers_numbers_are_the_gctrace_lines(void **state)
+{
+    /* The port of Go's formatting, on values whose output Go documents by
+     * example (0.011, 1.2, 23 ms). */
+    char b[32];
+    assert_string_equal(go_fmt_ns_as_ms(b, sizeof b, 0), "0");
+    assert_string_equal(go_fmt_ns_as_ms(b, sizeof b, 999), "0");
+    assert_string_equal(go_fmt_ns_as_ms(b, sizeof b, 1000), "0.001");
+    assert_string_equal(go_fmt_ns_as_ms(b, sizeof b, 11500), "0.011");
+    assert_string_equal(go_fmt_ns_as_ms(b, sizeof b, 123456), "0.12");
+    assert_string_equal(go_fmt_ns_as_ms(b, sizeof b, 1234567), "1.2");
+    assert_string_equal(go_fmt_ns_as_ms(b, sizeof b, 9999999), "9.9");
+    assert_string_equal(go_fmt_ns_as_ms(b, sizeof b, 10000000), "10");
+    assert_string_equal(go_fmt_ns_as_ms(b, sizeof b, 23999999), "23");
+    assert_string_equal(go_fmt_ns_as_ms(b, sizeof b, 1234567890), "1234");
+
+    pthread_mutex_lock(&otw.mu);
+    otw.len = 0;
+    otw.text[0] = '\0';
+    otw.overflow = false;
+    pthread_mutex_unlock(&otw.mu);
+    gort_set_trace_writer(obs_trace_capture, NULL);
+    gort_set_observer(&the_observer);
+    gort_gc();
+    obs_reset();
+    gort_set_gctrace(1);
+    gort_gc();
+    gort_gc();
+    gort_set_gctrace(0);
+    gort_set_observer(NULL);
+    gort_set_trace_writer(NULL, NULL);
+    obs_take();
+    pthread_mutex_lock(&otw.mu);
+    static char text[sizeof otw.text];
+    memcpy(text, otw.text, otw.len + 1);
+    bool overflow = otw.overflow;
+    pthread_mutex_unlock(&otw.mu);
+
+    assert_false(overflow);
+    assert_true(seen.ngc >= 2 && seen.ngc <= OBS_MAX);
+    for (int i = 0; i < seen.ngc; i++) {
+        const gort_gc_cycle *c = &seen.gc[i];
+        struct trace_fields f;
+        bool found = find_trace_line(text, c->num, &f);
+        if (!found)
+            print_message("no gctrace line for gc %u in:\n%s", c->num, text);
+        assert_true(found);
+        int mismatches = 0;
+#define SAME(what, got, want)                                                                          \
+    do {                                                                                               \
+        if ((long long)(got) != (long long)(want)) {                                                   \
+            print_message("gc %u: %s is %lld in the line, %lld in the record\n", c->num, what,         \
+                          (long long)(got), (long long)(want));                                       \
+            mismatches++;                                                                              \
+        }                                                                                              \
+    } while (0)
+        SAME("@seconds", f.secs, c->since_start_ns / GORT_S);
+        SAME("@milliseconds", f.msecs, c->since_start_ns % GORT_S / GORT_MS);
+        SAME("cpu %", f.percent, c->cpu_percent);
+        SAME("MB at start", f.mb[0], c->heap_start >> 20);
+        SAME("MB at mark end", f.mb[1], c->heap_end >> 20);
+        SAME("MB marked", f.mb[2], c->heap_marked >> 20);
+        SAME("MB goal", f.mb[3], c->heap_goal >> 20);
+        SAME("MB stacks", f.mb[4], c->stacks >> 20);
+        SAME("MB globals", f.mb[5], c->globals >> 20);
+        SAME("P", f.procs, c->procs);
+        SAME("(forced)", f.forced, c->forced);
+#undef SAME
+        const int64_t t[8] = {c->clock_ns[0], c->clock_ns[1], c->clock_ns[2], c->cpu_ns[0],
+                              c->cpu_ns[1],   c->cpu_ns[2],   c->cpu_ns[3],   c->cpu_ns[4]};
+        for (int k = 0; k < 8; k++) {
+            const char *want = go_fmt_ns_as_ms(b, sizeof b, (uint64_t)t[k]);
+            if (strcmp(f.ms[k], want) != 0) {
+                print_message("gc %u: ms field %d is \"%s\" in the line, %" PRId64 " ns (\"%s\") in the record\n",
+                              c->num, k, f.ms[k], t[k], want);
+                mismatches++;
+            }
+        }
+        assert_int_equal(mismatches, 0);
+    }
+}
+
+/* Allocate 1 MiB of garbage in 64 KiB pieces. */
+NOINLINE static void alloc_mib_garbage(void)
+{
+    alloc_garbage(64 * KIB, true, 16);
+}
+
+static bool obs_saw_unforced(void)
+{
+    pthread_mutex_lock(&obs.mu);
+    bool saw = false;
+    for (int i = 0; i < obs.ngc && i < OBS_MAX; i++)
+        saw |= !obs.gc[i].forced;
+    pthread_mutex_unlock(&obs.mu);
+    return saw;
+}
+
+/* (3) A cycle the heap started. */
+static void test_the_observer_sees_a_heap_triggered_cycle_as_heap_and_not_forced(void **state)
+{
+    gort_set_gc_percent(100);
+    gort_set_observer(&the_observer);
+    gort_gc();
+    obs_reset();
+    gort_read_memstats(&ms0);
+    int64_t deadline = gort_nanotime() + gt_slow(20 * GORT_S);
+    long mib = 0;
+    /* The goal is at least 4 MB: a few times that in garbage starts a
+     * cycle (the heap stays small, the garbage being collected). */
+    while (!obs_saw_unforced() && gort_nanotime() < deadline && mib < 4096) {
+        alloc_mib_garbage();
+        mib++;
+        if (mib % 8 == 0)
+            gort_gosched();
+    }
+    /* A cycle under way when the loop stopped ends by itself. */
+    bool saw = gt_wait_for(obs_saw_unforced(), WAIT_TIMEOUT);
+    gort_set_observer(NULL);
+    gort_read_memstats(&ms1);
+    obs_take();
+    int procs = gort_gomaxprocs(0);
+    print_message("%ld MiB of garbage, %d cycles observed, num_gc %u -> %u\n", mib, seen.ngc, ms0.num_gc,
+                  ms1.num_gc);
+    assert_true(saw);
+    assert_int_equal(seen.bad_ctx, 0);
+    int heap = 0;
+    for (int i = 0; i < seen.ngc && i < OBS_MAX; i++) {
+        const gort_gc_cycle *c = &seen.gc[i];
+        const char *bad = cycle_inconsistency(c, procs);
+        if (bad)
+            print_cycle(bad, c);
+        assert_null(bad);
+        if (!c->forced) {
+            /* No memory limit is set and forcegc waits two minutes. */
+            if (c->trigger != GORT_GC_TRIGGER_HEAP)
+                print_cycle("not a heap trigger", c);
+            assert_int_equal(c->trigger, GORT_GC_TRIGGER_HEAP);
+            /* It ran against a goal (GOGC=100: at least the 4 MB
+             * minimum) and set the next. */
+            assert_true(c->heap_goal >= 4 * MIB);
+            assert_true(c->next_goal >= 4 * MIB && c->next_goal != UINT64_MAX);
+            heap++;
+        }
+    }
+    assert_true(heap >= 1);
+    assert_int_equal(ms1.num_forced_gc, ms0.num_forced_gc);
+}
+
+/* Drop 32 MiB in 1 MiB objects, for gort_free_os_memory to give back. */
+NOINLINE static void alloc_big_garbage(void)
+{
+    for (int i = 0; i < 32; i++) {
+        char *p = gort_alloc_noscan(MIB);
+        for (size_t off = 0; off < MIB; off += 4096)
+            p[off] = 1;
+    }
+}
+
+/* (4) gort_free_os_memory: its forced cycle, then a forced pass. */
+static void test_the_observer_gets_gort_free_os_memorys_forced_pass_after_its_cycle(void **state)
+{
+    gort_set_observer(&the_observer);
+    gort_gc();
+    /* The collector off (restored by the teardown), so that the garbage
+     * waits for gort_free_os_memory's own cycle, which runs regardless. */
+    gort_set_gc_percent(-1);
+    obs_reset();
+    alloc_big_garbage();
+    scrub_stack();
+    gort_read_memstats(&ms0);
+    int64_t before = realtime_ns();
+    gort_free_os_memory();
+    int64_t after = realtime_ns();
+    gort_read_memstats(&ms1);
+    gort_set_observer(NULL);
+    obs_take();
+
+    assert_int_equal(seen.bad_ctx, 0);
+    assert_true(seen.ngc >= 1 && seen.ngc <= OBS_MAX && seen.nscav <= OBS_MAX);
+    /* Its cycle: the last forced one, counted once. */
+    int cyc = -1;
+    for (int i = 0; i < seen.ngc; i++)
+        if (seen.gc[i].forced)
+            cyc = cyc < 0 ? i : -2;
+    assert_true(cyc >= 0);
+    assert_int_equal(seen.gc[cyc].trigger, GORT_GC_TRIGGER_FORCED);
+    assert_int_equal(ms1.num_forced_gc - ms0.num_forced_gc, 1);
+    /* Exactly one forced pass, after that cycle. */
+    int pass = -1;
+    for (int i = 0; i < seen.nscav; i++)
+        if (seen.scav[i].kind == GORT_SCAV_FORCED)
+            pass = pass < 0 ? i : -2;
+    assert_true(pass >= 0);
+    const gort_scav_pass *sp = &seen.scav[pass];
+    print_message("scvg-1: released %" PRIu64 " inuse %" PRIu64 " idle %" PRIu64 " sys %" PRIu64
+                  " released total %" PRIu64 "\n",
+                  sp->released, sp->heap_inuse, sp->heap_idle, sp->heap_sys, sp->heap_released);
+    assert_true(seen.scav_seq[pass] > seen.gc_seq[cyc]);
+    assert_int_equal(sp->num, -1);
+    assert_true(sp->time_ns >= seen.gc[cyc].end_ns && sp->time_ns >= before && sp->time_ns <= after);
+    /* The 32 MiB just dropped, or most of it, went back: by this pass, or
+     * by the background scavenger between the cycle's sweep and it. */
+    uint64_t bg = 0;
+    for (int i = 0; i < seen.nscav; i++)
+        if (seen.scav[i].kind == GORT_SCAV_BACKGROUND && seen.scav_seq[i] > seen.gc_seq[cyc])
+            bg += seen.scav[i].released;
+    if (bg)
+        print_message("the background scavenger released %" PRIu64 " bytes in between\n", bg);
+    assert_true(sp->released + bg >= 16 * MIB);
+    assert_true(sp->heap_idle == sp->heap_sys - sp->heap_inuse);
+    assert_true(sp->heap_released <= sp->heap_idle);
+    assert_true(sp->released <= sp->heap_released);
+    assert_true(ms1.heap_released >= sp->released);
+}
+
+static int other_calls;
+static void other_gc(void *ctx, const gort_gc_cycle *c)
+{
+    (void)c;
+    __atomic_fetch_add((int *)ctx, 1, __ATOMIC_RELAXED);
+}
+
+static void only_scav(void *ctx, const gort_scav_pass *sp)
+{
+    if (sp->kind == GORT_SCAV_FORCED)
+        __atomic_fetch_add((int *)ctx, 1, __ATOMIC_RELAXED);
+}
+
+/* (5) NULL removes the observer; a new one replaces the old; either
+ * callback may be NULL. */
+static void test_gort_set_observer_null_stops_the_calls_and_a_new_one_replaces_the_old(void **state)
+{
+    gort_set_observer(&the_observer);
+    gort_gc();
+    gort_free_os_memory();
+    int gc_on = obs_gc_calls(), scav_on = obs_forced_scav_calls();
+    gort_set_observer(NULL);
+    gort_gc();
+    gort_free_os_memory();
+    int gc_off = obs_gc_calls(), scav_off = obs_forced_scav_calls();
+    assert_true(gc_on >= 2);
+    assert_true(scav_on >= 1);
+    assert_int_equal(gc_off, gc_on);
+    assert_int_equal(scav_off, scav_on);
+
+    /* Replaced: the new observer's ctx gets the calls, the old none. */
+    static const gort_observer other = {other_gc, NULL, &other_calls};
+    __atomic_store_n(&other_calls, 0, __ATOMIC_RELAXED);
+    gort_set_observer(&the_observer);
+    gort_set_observer(&other);
+    gort_gc();
+    gort_free_os_memory();      /* no scavenge callback: nothing to call */
+    assert_true(__atomic_load_n(&other_calls, __ATOMIC_RELAXED) >= 2);
+    assert_int_equal(obs_gc_calls(), gc_on);
+    assert_int_equal(obs_forced_scav_calls(), scav_on);
+
+    /* Only a scavenge callback: collections call nothing. */
+    static int scav_calls;
+    static const gort_observer scav_only = {NULL, only_scav, &scav_calls};
+    gort_set_observer(&scav_only);
+    gort_gc();
+    gort_free_os_memory();
+    gort_set_observer(NULL);
+    assert_int_equal(__atomic_load_n(&scav_calls, __ATOMIC_RELAXED), 1);
+    assert_int_equal(obs_gc_calls(), gc_on);
+}
+
+/* ---------------------------------------------------------------------
  * Suite
  * ------------------------------------------------------------------- */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, gc_setup, gt_restore_knobs)
+#define O(f) cmocka_unit_test_setup_teardown(f, observer_setup, observer_teardown)
 
 static void run_all(void *arg)
 {
@@ -1694,6 +2305,11 @@ static void run_all(void *arg)
         T(test_memstats_count_every_forced_collection_and_its_pause),
         T(test_gctrace_prints_gos_gc_line_for_every_forced_cycle),
         T(test_gctrace_switched_on_at_run_time_goes_to_the_trace_writer),
+        O(test_the_observer_sees_every_collection_once_with_consistent_numbers),
+        O(test_the_observers_numbers_are_the_gctrace_lines),
+        O(test_the_observer_sees_a_heap_triggered_cycle_as_heap_and_not_forced),
+        O(test_the_observer_gets_gort_free_os_memorys_forced_pass_after_its_cycle),
+        O(test_gort_set_observer_null_stops_the_calls_and_a_new_one_replaces_the_old),
         /* Last: its hand cycles free every heap object the suite holds. */
         T(test_relinking_mutators_never_lose_a_reachable_object_over_200_checked_cycles),
         T(test_gccheckmark_catches_a_store_that_bypasses_the_barrier),
