@@ -449,9 +449,9 @@ static void plugin_panic(void *ctx, gort_group *grp, const gort_panic_info *p)
     bool stopper = mark_stop(pl, NULL);
     pthread_cond_broadcast(&reg.cv);
     pthread_mutex_unlock(&reg.mu);
-    if (stopper)
-        start_stopper(pl);   /* we are in pl's group: pl outlives this */
 
+    /* The failure is told before what follows from it (the stopper ends
+     * the tasks, whose task.exited events come after). */
     json_t *d = json_pack("{s:s, s:I, s:s, s:s, s:s%}", "plugin", pl->name, "goroutine", (json_int_t)goid, "label",
                           label ? label : "", "message", msg, "dump", dump ? dump : "", dump ? dlen : 0);
     free(dump);
@@ -459,6 +459,9 @@ static void plugin_panic(void *ctx, gort_group *grp, const gort_panic_info *p)
         json_object_set_new(d, "fault", json_pack("{s:i, s:I, s:I}", "signal", sig, "addr", (json_int_t)addr,
                                                   "pc_offset", (json_int_t)(pc - (uintptr_t)pl->code[0])));
     control_post_event("plugin.failed", d);
+    if (stopper)
+        start_stopper(pl);   /* we are in pl's group: pl outlives this */
+
     if (mine)
         task_finished(mine, "panicked");
 }
