@@ -1379,7 +1379,7 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, struct g
     gp->gopc = gopc;
     WRITE_ONCE(gp->label, label ? label : (user ? cur->label : NULL));
     group_join(gp, system ? NULL : group ? group : user ? cur->group : NULL);
-    gp->system = system;
+    WRITE_ONCE(gp->system, system);   /* dumps read it under allglock only */
     gp->waitsince = 0;
     WRITE_ONCE(gp->waitreason, WR_ZERO);
     gp->limited = limited;
@@ -1823,7 +1823,7 @@ void checkdead(void)
     rtlock_lock(&allglock);
     for (size_t i = 0; i < allglen; i++) {
         g_t *gp = allgs[i];
-        if (gp->system)
+        if (READ_ONCE(gp->system))
             continue;
         uint32_t s = readgstatus(gp) & ~(uint32_t)G_SCAN;
         if (s == G_WAITING) {

@@ -220,7 +220,7 @@ static void dump(struct out *o, const char *label, bool dying)
         dump_one(o, self, now);
     for (size_t i = 0; i < allglen; i++) {
         g_t *gp = allgs[i];
-        if (gp == self || gp->system || !label_matches(gp, label))
+        if (gp == self || READ_ONCE(gp->system) || !label_matches(gp, label))
             continue;
         dump_one(o, gp, now);
     }
