@@ -24,7 +24,8 @@
  *   - Daemons: start_gortd() (on the fixture's socket and state directory,
  *     waiting for the greeting), run_gortd() (until it exits by itself),
  *     reap(), stop_daemon(), exit_status(), rss_of(), wait_log().
- *   - Connections: conn_open(), rpc() and call()/call_err() for one
+ *   - Connections: conn_open(), connect_as() (as another uid, root only),
+ *     subscribe_events(), rpc() and call()/call_err() for one
  *     request, read_msg()/read_event() for what arrives, expect_closed();
  *     an event that arrives while an answer is awaited is kept for
  *     read_event.
@@ -54,6 +55,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -852,6 +854,84 @@ static inline bool exists(const char *path)
     struct stat st;
     return lstat(path, &st) == 0;
 }
+/* Connect to path as uid and gid `id` (root only): a forked child drops
+ * to it (no supplementary groups), connects and hands the socket back
+ * over SCM_RIGHTS, so the daemon sees the child's credentials.  The fd
+ * (non-blocking), or -errno of the child's failure; *peer (if not NULL)
+ * is the child's pid, the peer's pid the daemon saw. */
+static inline int connect_as(unsigned id, const char *path, pid_t *peer)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(sv[0]);
+        int err = 0, fd = -1;
+        if (setgroups(0, NULL) != 0 || setgid(id) != 0 || setuid(id) != 0) {
+            err = errno;
+        } else {
+            struct sockaddr_un sa = {.sun_family = AF_UNIX};
+            snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+                err = errno;
+        }
+        struct iovec iov = {&err, sizeof err};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } u;
+        if (!err) {
+            msg.msg_control = u.buf;
+            msg.msg_controllen = sizeof u.buf;
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(sizeof(int));
+            memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+        }
+        _exit(sendmsg(sv[1], &msg, 0) == (ssize_t)sizeof err ? 0 : 1);
+    }
+    close(sv[1]);
+    if (peer)
+        *peer = pid;
+    int err = 0, fd = -1;
+    struct pollfd p = {sv[0], POLLIN, 0};
+    if (poll(&p, 1, scaled(WAIT_MS)) == 1) {
+        struct iovec iov = {&err, sizeof err};
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } u;
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+        if (recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof err)
+            err = EIO;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+        if (!err && cm && cm->cmsg_type == SCM_RIGHTS)
+            memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+        else if (!err)
+            err = EIO;
+    } else {
+        err = ETIMEDOUT;
+        kill(pid, SIGKILL);
+    }
+    close(sv[0]);
+    waitpid(pid, NULL, 0);
+    if (fd >= 0)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return err ? -err : fd;
+}
+
+/* A connection subscribed to the events stream. */
+static inline struct conn *subscribe_events(struct daemon *d)
+{
+    struct conn *e = conn_open(d);
+    call(e, "subscribe", "{\"stream\":\"events\"}");
+    return e;
+}
+
 /* main's preamble for suite (its name, for messages): find gortd and the
  * build directory, clear the daemon's tuning variables, apply
  * GORTD_TEST_FILTER.  0, or 1 (the exit status) when gortd is missing. */

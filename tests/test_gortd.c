@@ -1063,73 +1063,6 @@ TEST(test_sighup_rereads_the_file_and_keeps_the_settings_when_it_is_bad)
  * Access
  * ------------------------------------------------------------------- */
 
-/* Connect to path as uid and gid `id`: a forked child drops to it,
- * connects and hands the socket back over SCM_RIGHTS.  The daemon reads
- * the peer's credentials when it connects, so they stay the child's.
- * The fd, or -errno of the child's failure. */
-static int connect_as(unsigned id, const char *path)
-{
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(sv[0]);
-        int err = 0, fd = -1;
-        if (setgroups(0, NULL) != 0 || setgid(id) != 0 || setuid(id) != 0) {
-            err = errno;
-        } else {
-            struct sockaddr_un sa = {.sun_family = AF_UNIX};
-            snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-                err = errno;
-        }
-        struct iovec iov = {&err, sizeof err};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-        union {
-            char buf[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } u;
-        if (!err) {
-            msg.msg_control = u.buf;
-            msg.msg_controllen = sizeof u.buf;
-            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-            cm->cmsg_level = SOL_SOCKET;
-            cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(int));
-            memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-        }
-        _exit(sendmsg(sv[1], &msg, 0) == (ssize_t)sizeof err ? 0 : 1);
-    }
-    close(sv[1]);
-    int err = 0, fd = -1;
-    struct pollfd p = {sv[0], POLLIN, 0};
-    if (poll(&p, 1, scaled(WAIT_MS)) == 1) {
-        struct iovec iov = {&err, sizeof err};
-        union {
-            char buf[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } u;
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-        if (recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof err)
-            err = EIO;
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        if (!err && cm && cm->cmsg_type == SCM_RIGHTS)
-            memcpy(&fd, CMSG_DATA(cm), sizeof fd);
-        else if (!err)
-            err = EIO;
-    } else {
-        err = ETIMEDOUT;
-        kill(pid, SIGKILL);
-    }
-    close(sv[0]);
-    waitpid(pid, NULL, 0);
-    if (fd >= 0)
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    return err ? -err : fd;
-}
-
 TEST(test_the_socket_is_mode_0660_so_other_users_cannot_connect)
 {
     if (geteuid() != 0)
@@ -1142,7 +1075,7 @@ TEST(test_the_socket_is_mode_0660_so_other_users_cannot_connect)
     /* Let others through the directory, so that only the socket's mode
      * stands in the way. */
     assert_int_equal(chmod(fx.dir, 0711), 0);
-    int fd = connect_as(NOBODY, d->sock);
+    int fd = connect_as(NOBODY, d->sock, NULL);
     if (fd >= 0)
         fail_msg("uid %d connected to a 0660 socket owned by root", NOBODY);
     assert_int_equal(-fd, EACCES);
@@ -1156,7 +1089,7 @@ TEST(test_a_peer_that_is_neither_root_nor_the_daemons_user_gets_eperm_for_every_
     /* An operator loosened the socket's mode, but that gives no rights. */
     assert_int_equal(chmod(fx.dir, 0711), 0);
     assert_int_equal(chmod(d->sock, 0666), 0);
-    int fd = connect_as(NOBODY, d->sock);
+    int fd = connect_as(NOBODY, d->sock, NULL);
     if (fd < 0)
         fail_msg("connect as uid %d: %s", NOBODY, strerror(-fd));
     struct conn *c = conn_new(fd);

@@ -270,14 +270,6 @@ static json_t *wait_rows(struct conn *c, const char *kind, size_t n, int ms)
     }
 }
 
-/* A connection subscribed to the events stream. */
-static struct conn *subscribe_events(struct daemon *d)
-{
-    struct conn *e = conn_open(d);
-    call(e, "subscribe", "{\"stream\":\"events\"}");
-    return e;
-}
-
 /* The data of the next event of kind on e (subscribed to "events") within
  * ms, skipping others. */
 static json_t *wait_event(struct conn *e, const char *kind, int ms)
@@ -1199,74 +1191,6 @@ TEST(test_a_file_that_is_not_a_database_is_reported_and_left_untouched)
 /* ---------------------------------------------------------------------
  * The history command
  * ------------------------------------------------------------------- */
-
-/* Connect to path as uid and gid `id` (root only): a forked child drops
- * to it, connects and hands the socket back over SCM_RIGHTS, so the
- * daemon sees the child's credentials.  The fd, or -errno; *pid is the
- * child's pid, the peer's pid the daemon saw. */
-static int connect_as(unsigned id, const char *path, pid_t *peer)
-{
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(sv[0]);
-        int err = 0, fd = -1;
-        if (setgroups(0, NULL) != 0 || setgid(id) != 0 || setuid(id) != 0) {
-            err = errno;
-        } else {
-            struct sockaddr_un sa = {.sun_family = AF_UNIX};
-            snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-                err = errno;
-        }
-        struct iovec iov = {&err, sizeof err};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-        union {
-            char buf[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } u;
-        if (!err) {
-            msg.msg_control = u.buf;
-            msg.msg_controllen = sizeof u.buf;
-            struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-            cm->cmsg_level = SOL_SOCKET;
-            cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(int));
-            memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-        }
-        _exit(sendmsg(sv[1], &msg, 0) == (ssize_t)sizeof err ? 0 : 1);
-    }
-    close(sv[1]);
-    *peer = pid;
-    int err = 0, fd = -1;
-    struct pollfd p = {sv[0], POLLIN, 0};
-    if (poll(&p, 1, scaled(WAIT_MS)) == 1) {
-        struct iovec iov = {&err, sizeof err};
-        union {
-            char buf[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } u;
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
-        if (recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof err)
-            err = EIO;
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-        if (!err && cm && cm->cmsg_type == SCM_RIGHTS)
-            memcpy(&fd, CMSG_DATA(cm), sizeof fd);
-        else if (!err)
-            err = EIO;
-    } else {
-        err = ETIMEDOUT;
-        kill(pid, SIGKILL);
-    }
-    close(sv[0]);
-    waitpid(pid, NULL, 0);
-    if (fd >= 0)
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    return err ? -err : fd;
-}
 
 /* The nums of the rows of a history answer, as "1,2,3". */
 static const char *nums(json_t *result)

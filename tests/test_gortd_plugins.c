@@ -303,14 +303,6 @@ static json_t *stop_task(struct conn *c, json_int_t id)
     return call(c, "task.stop", kept_printf("{\"id\":%lld}", (long long)id));
 }
 
-/* A connection subscribed to the events stream. */
-static struct conn *subscribe_events(struct daemon *d)
-{
-    struct conn *e = conn_open(d);
-    call(e, "subscribe", "{\"stream\":\"events\"}");
-    return e;
-}
-
 /* The data of the next event of kind on e (subscribed to "events"),
  * within ms.  The events before it are skipped, and every event read is
  * remembered for expect_no_event. */
