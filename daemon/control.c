@@ -216,9 +216,9 @@ static void audit_finish(struct audit *a, const char *line)
         return;
     json_t *ans = line ? json_loads(line, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
     json_t *err = json_object_get(ans, "error");
-    const char *code = json_is_true(json_object_get(ans, "ok")) ? "ok"
-                       : json_string_value(json_object_get(err, "code")) ? json_string_value(json_object_get(err, "code"))
-                                                                         : "EIO";
+    const char *code = json_is_true(json_object_get(ans, "ok")) ? "ok" : json_string_value(json_object_get(err, "code"));
+    if (!code)
+        code = "EIO";   /* no answer, or one that could not be read back */
     history_audit(a->uid, a->pid, a->command, a->args, code, json_string_value(json_object_get(err, "message")));
     json_decref(ans);
     free(a->args);
@@ -944,8 +944,8 @@ static void cmd_plugins(struct client *c, struct proto_req *r)
     reply_ok(c, r->id, json_pack("{s:o}", "plugins", plugins_json(true)));
 }
 
-/* The answer of a plugin operation, from its code, message and result. */
-static char *plugin_answer(int64_t id, enum proto_err e, const char *msg, json_t *result)
+/* An answer line from a command's code, message and result. */
+static char *job_answer(int64_t id, enum proto_err e, const char *msg, json_t *result)
 {
     return e == PROTO_OK ? proto_ok(id, result) : proto_error(id, e, "%s", msg);
 }
@@ -955,7 +955,7 @@ static void run_plugin_load(struct job *j)
     char msg[1024];
     json_t *res = NULL;
     enum proto_err e = plugin_load(j->sarg, &res, msg, sizeof msg);
-    j->reply = plugin_answer(j->id, e, msg, res);
+    j->reply = job_answer(j->id, e, msg, res);
 }
 
 static void cmd_plugin_load(struct client *c, struct proto_req *r)
@@ -986,7 +986,7 @@ static void run_plugin_unload(struct job *j)
     char msg[1024];
     json_t *res = NULL;
     enum proto_err e = plugin_unload(j->sarg, (int)j->arg, &res, msg, sizeof msg);
-    j->reply = plugin_answer(j->id, e, msg, res);
+    j->reply = job_answer(j->id, e, msg, res);
 }
 
 static void cmd_plugin_unload(struct client *c, struct proto_req *r)
@@ -1019,7 +1019,7 @@ static void cmd_task_start(struct client *c, struct proto_req *r)
         publish("task.start", c,
                 json_pack("{s:I, s:s, s:s}", "task_id", json_integer_value(json_object_get(res, "task_id")),
                           "plugin", plugin, "task", task));
-    reply_line(c, plugin_answer(r->id, e, msg, res));
+    reply_line(c, job_answer(r->id, e, msg, res));
 }
 
 static void run_task_stop(struct job *j)
@@ -1027,7 +1027,7 @@ static void run_task_stop(struct job *j)
     char msg[1024];
     json_t *res = NULL;
     enum proto_err e = plugin_task_stop((uint64_t)j->arg2, (int)j->arg, &res, msg, sizeof msg);
-    j->reply = plugin_answer(j->id, e, msg, res);
+    j->reply = job_answer(j->id, e, msg, res);
 }
 
 static void cmd_task_stop(struct client *c, struct proto_req *r)
@@ -1056,7 +1056,7 @@ static void run_history(struct job *j)
     if (e == PROTO_OK)
         e = history_query_run(&q, &res, msg, sizeof msg);
     json_decref(args);
-    j->reply = plugin_answer(j->id, e, msg, res);
+    j->reply = job_answer(j->id, e, msg, res);
 }
 
 static void cmd_history(struct client *c, struct proto_req *r)

@@ -801,19 +801,26 @@ static inline struct daemon *start_gortd_env(const char *env, const char *const 
     return d;
 }
 
+/* Copy the NULL-terminated arguments first, ap... into args (room for
+ * max, the NULL included). */
+static inline void arg_list(const char **args, int max, const char *first, va_list ap)
+{
+    int n = 0;
+    for (const char *a = first; a; a = va_arg(ap, const char *)) {
+        assert_true(n < max - 1);
+        args[n++] = a;
+    }
+    args[n] = NULL;
+}
+
 /* start_gortd_env with extra flags as arguments (NULL-terminated). */
 static inline struct daemon *start_gortd(const char *first, ...)
 {
     const char *args[32];
-    int n = 0;
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a; a = va_arg(ap, const char *)) {
-        assert_true(n < 31);
-        args[n++] = a;
-    }
+    arg_list(args, 32, first, ap);
     va_end(ap);
-    args[n] = NULL;
     return start_gortd_env(NULL, args);
 }
 
@@ -822,15 +829,10 @@ static inline struct daemon *start_gortd(const char *first, ...)
 static inline struct daemon *run_gortd(const char *env, const char *first, ...)
 {
     const char *args[32];
-    int n = 0;
     va_list ap;
     va_start(ap, first);
-    for (const char *a = first; a; a = va_arg(ap, const char *)) {
-        assert_true(n < 31);
-        args[n++] = a;
-    }
+    arg_list(args, 32, first, ap);
     va_end(ap);
-    args[n] = NULL;
     struct daemon *d = spawn(args, env);
     exit_status(d);
     return d;
