@@ -1342,11 +1342,16 @@ uint64_t rt_test_checkmark_objects(void)
 /* ------------------------------------------------------------------ */
 /* Statistics                                                           */
 
+/* Written once per cycle by gc_cycle at mark termination, with the world
+ * stopped and under lock (gcsema keeps cycles one at a time); read under
+ * lock by gc_read_stats on any thread, so a reading sees whole cycles:
+ * numgc, pause_total, the ring and pause_hist always agree. */
 static struct {
-    rtlock lock;
+    rtlock lock;                   /* every field below */
     uint32_t numgc, numforced;
     uint64_t pause_total;
     uint64_t pause_ns[256], pause_end[256];
+    uint64_t pause_hist[GORT_PAUSE_BUCKETS];   /* every cycle's pause, by bucket */
     uint64_t last_gc;              /* ns since the epoch */
     uint64_t last_pause_max;
     int64_t cpu_ns;                /* collector CPU, all cycles (idle marking left out) */
@@ -1354,6 +1359,25 @@ static struct {
 } gcstats;
 
 static int64_t start_ns;           /* @T in the trace line counts from here */
+
+/* Unsized here, so that a bound too many or too few conflicts with the
+ * header's declaration. */
+const uint64_t gort_pause_bucket_bounds_ns[] = {
+    5 * GORT_US,   10 * GORT_US,   25 * GORT_US,   50 * GORT_US,
+    100 * GORT_US, 250 * GORT_US,  500 * GORT_US,
+    1 * GORT_MS,   2500 * GORT_US, 5 * GORT_MS,    10 * GORT_MS,   25 * GORT_MS,
+    50 * GORT_MS,  100 * GORT_MS,  250 * GORT_MS,  500 * GORT_MS,
+    1 * GORT_S,
+};
+
+/* The first bucket whose bound is >= ns, else the unbounded last one. */
+static int pause_bucket(uint64_t ns)
+{
+    int i = 0;
+    while (i < GORT_PAUSE_BUCKETS - 1 && ns > gort_pause_bucket_bounds_ns[i])
+        i++;
+    return i;
+}
 
 void gc_read_stats(gort_memstats *ms)
 {
@@ -1363,6 +1387,7 @@ void gc_read_stats(gort_memstats *ms)
     ms->pause_total_ns = gcstats.pause_total;
     memcpy(ms->pause_ns, gcstats.pause_ns, sizeof ms->pause_ns);
     memcpy(ms->pause_end, gcstats.pause_end, sizeof ms->pause_end);
+    memcpy(ms->pause_hist, gcstats.pause_hist, sizeof ms->pause_hist);
     ms->last_gc = gcstats.last_gc;
     ms->last_pause_max_ns = gcstats.last_pause_max;
     int64_t up = gort_nanotime() - runtime_start_ns;
@@ -1796,6 +1821,7 @@ static void gc_cycle(gort_gc_trigger why)
     gcstats.pause_ns[n % 256] = pause;
     gcstats.pause_end[n % 256] = wall;
     gcstats.pause_total += pause;
+    gcstats.pause_hist[pause_bucket(pause)]++;
     gcstats.last_gc = wall;
     gcstats.last_pause_max = (uint64_t)((t1 - t0) > (t3 - t2) ? (t1 - t0) : (t3 - t2));
     gcstats.cpu_ns += stwcpu + assist + bg;

@@ -896,7 +896,7 @@ void gopark(bool (*unlockf)(g_t *gp, void *arg), void *arg, waitreason reason)
     mp->waitunlockf = unlockf;
     mp->waitlock = arg;
     WRITE_ONCE(gp->waitreason, (uint8_t)reason);
-    gp->waitsince = coarsetime();
+    WRITE_ONCE(gp->waitsince, coarsetime());
     if (!park_direct(gp))
         mcall(park_m, false);
 }
@@ -1374,13 +1374,13 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, struct g
      * argument is greyed now (it may come from a stack scanned already). */
     if (__builtin_expect(gc_marking(), 0))
         gc_shade((uintptr_t)arg);
-    gp->goid = newgoid(pp);
-    gp->parent_goid = user ? cur->goid : 0;
-    gp->gopc = gopc;
+    WRITE_ONCE(gp->goid, newgoid(pp));   /* schedtrace lists dead gs too */
+    WRITE_ONCE(gp->parent_goid, user ? cur->goid : 0);
+    WRITE_ONCE(gp->gopc, gopc);
     WRITE_ONCE(gp->label, label ? label : (user ? cur->label : NULL));
     group_join(gp, system ? NULL : group ? group : user ? cur->group : NULL);
     WRITE_ONCE(gp->system, system);   /* dumps read it under allglock only */
-    gp->waitsince = 0;
+    WRITE_ONCE(gp->waitsince, 0);
     WRITE_ONCE(gp->waitreason, WR_ZERO);
     gp->limited = limited;
     int64_t stackbytes = (int64_t)(gp->stack.hi - gp->stack.lo);

@@ -175,6 +175,7 @@ struct sysmontick {
     int64_t schedwhen;
     uint32_t syscalltick;
     int64_t syscallwhen;
+    uint32_t wdtick;              /* schedtick at the last watchdog call */
 };
 
 #define RUNQ_SIZE 256

@@ -10,13 +10,16 @@
  *     at its next safe point;
  *   - starts an M when a timer is overdue and Ps are idle;
  *   - trims the pages of pooled dead-goroutine stacks about once a second;
- *   - prints schedtrace lines when GODEBUG=schedtrace=MS asks for them.
+ *   - prints schedtrace lines when GODEBUG=schedtrace=MS asks for them;
+ *   - calls the watchdog (gort_set_watchdog) when it is due and every P
+ *     that holds goroutines has switched goroutine since the last call.
  * Its sleep starts at 20 us and doubles after 50 rounds in which nothing
  * happened, up to 10 ms.  When every P is idle (and schedtrace is off) it
  * sleeps deeply until the next timer or until a P becomes busy again
  * (sysmon_wake), so an idle process costs no CPU.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +35,11 @@
 _Atomic int32_t schedtrace_ms;
 _Atomic bool scheddetail;
 
+/* Held while sysmon prints a schedtrace line and while the interval
+ * changes, so that once gort_set_schedtrace(0, ...) returns no further
+ * line appears. */
+static pthread_mutex_t schedtrace_lock = PTHREAD_MUTEX_INITIALIZER;
+
 enum {
     FORCEGC_PERIOD_NS = 2 * 60 * 1000000000LL,
     PREEMPT_NS = 10 * 1000000,
@@ -41,6 +49,19 @@ enum {
 };
 
 static m_t sysmon_m;
+
+/* The watchdog: period, function and argument change together under
+ * wd.lock; sysmon reads the period without it each round and takes the
+ * lock only when a call is due.  changed tells sysmon to start over. */
+static struct {
+    pthread_mutex_t lock;
+    _Atomic int64_t period;
+    gort_watchdog_fn fn;
+    void *ctx;
+    _Atomic bool changed;
+} wd = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+enum { WATCHDOG_RETRY_NS = 10 * 1000000 };
 
 static void preemptone(p_t *pp)
 {
@@ -108,6 +129,76 @@ static void usleep_ns(int64_t ns)
     }
 }
 
+/* Has every P that holds goroutines switched goroutine since the last
+ * watchdog call?  A resize since then counts as progress (it needed a
+ * stop-the-world that finished). */
+static bool wd_progressed(int32_t *wdprocs)
+{
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
+    if (procs != *wdprocs)
+        return true;
+    for (int32_t i = 0; i < procs; i++) {
+        p_t *pp = allp[i];
+        uint32_t s = atomic_load_explicit(&pp->status, memory_order_acquire);
+        if (s != P_RUNNING && s != P_GCSTOP)
+            continue;   /* idle, or its goroutine is in a system call */
+        if (atomic_load_explicit(&pp->schedtick, memory_order_relaxed) == pp->sysmontick.wdtick)
+            return false;
+    }
+    return true;
+}
+
+static void wd_mark(int32_t *wdprocs)
+{
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
+    *wdprocs = procs;
+    for (int32_t i = 0; i < procs; i++)
+        allp[i]->sysmontick.wdtick = atomic_load_explicit(&allp[i]->schedtick, memory_order_relaxed);
+}
+
+/* The watchdog's turn in a sysmon round: *next is when it is due (0: at
+ * once, with no reference yet), *wdprocs the Ps at the last call. */
+static void wd_check(int64_t now, int64_t *next, int32_t *wdprocs)
+{
+    if (atomic_exchange_explicit(&wd.changed, false, memory_order_acq_rel)) {
+        *next = 0;
+        *wdprocs = -1;   /* no reference: the first check is progress */
+    }
+    if (atomic_load_explicit(&wd.period, memory_order_relaxed) <= 0 || now < *next)
+        return;
+    if (!wd_progressed(wdprocs)) {
+        *next = now + WATCHDOG_RETRY_NS;
+        return;
+    }
+    pthread_mutex_lock(&wd.lock);
+    int64_t period = atomic_load_explicit(&wd.period, memory_order_relaxed);
+    gort_watchdog_fn fn = wd.fn;
+    void *ctx = wd.ctx;
+    pthread_mutex_unlock(&wd.lock);
+    if (period <= 0 || !fn)
+        return;
+    wd_mark(wdprocs);
+    *next = now + period;
+    fn(ctx);
+}
+
+int gort_set_watchdog(int64_t period_ns, gort_watchdog_fn fn, void *ctx)
+{
+    if (period_ns < 0 || (period_ns > 0 && period_ns < 1000000))
+        return -EINVAL;
+    if (!fn)
+        period_ns = 0;
+    pthread_mutex_lock(&wd.lock);
+    wd.fn = fn;
+    wd.ctx = ctx;
+    atomic_store_explicit(&wd.period, period_ns, memory_order_relaxed);
+    pthread_mutex_unlock(&wd.lock);
+    atomic_store_explicit(&wd.changed, true, memory_order_release);
+    if (period_ns > 0)
+        sysmon_wake();   /* out of a deep sleep that would outlast the period */
+    return 0;
+}
+
 void sysmon_wake(void)
 {
     rtlock_lock(&sched.lock);
@@ -124,6 +215,8 @@ static void *sysmon(void *arg)
     int64_t delay = 0;
     int idle = 0;
     int64_t lasttrace = 0, lasttrim = 0;
+    int64_t wdnext = 0;
+    int32_t wdprocs = -1;
     for (;;) {
         if (idle == 0)
             delay = 20 * 1000;
@@ -151,6 +244,10 @@ static void *sysmon(void *arg)
                         sleep = scavenger_period();
                     if (next != 0 && next - now < sleep)
                         sleep = next - now;
+                    /* Idle Ps are progress: the watchdog is fed on time. */
+                    if (atomic_load_explicit(&wd.period, memory_order_relaxed) > 0 &&
+                        wdnext - now < sleep)
+                        sleep = wdnext > now ? wdnext - now : 0;
                     gfree_trim();
                     notetsleep(&sched.sysmonnote, sleep);
                     rtlock_lock(&sched.lock);
@@ -180,9 +277,14 @@ static void *sysmon(void *arg)
         }
         scavenger_periodic(now);
         gc_forcegc_check(now);
+        wd_check(now, &wdnext, &wdprocs);
         if (trace > 0 && now - lasttrace >= (int64_t)trace * 1000000) {
-            lasttrace = now;
-            schedtrace(atomic_load_explicit(&scheddetail, memory_order_relaxed));
+            pthread_mutex_lock(&schedtrace_lock);
+            if (atomic_load_explicit(&schedtrace_ms, memory_order_relaxed) > 0) {
+                lasttrace = now;
+                schedtrace(atomic_load_explicit(&scheddetail, memory_order_relaxed));
+            }
+            pthread_mutex_unlock(&schedtrace_lock);
         }
     }
     return NULL;
@@ -211,8 +313,10 @@ int gort_set_schedtrace(int interval_ms, bool detail)
 {
     if (interval_ms < 0)
         return -EINVAL;
+    pthread_mutex_lock(&schedtrace_lock);
     atomic_store_explicit(&scheddetail, detail, memory_order_relaxed);
     atomic_store_explicit(&schedtrace_ms, interval_ms, memory_order_relaxed);
+    pthread_mutex_unlock(&schedtrace_lock);
     if (interval_ms > 0)
         sysmon_wake();
     return 0;
@@ -297,9 +401,9 @@ void schedtrace(bool detailed)
             g_t *gp = atomic_load_explicit(&mp->curg, memory_order_relaxed);
             g_t *lg = READ_ONCE(mp->lockedg);
             lb_printf(&b, "  M%lld: p=%d curg=%lld mallocing=0 throwing=%d preemptoff= locks=%d dying=0 spinning=%s blocked=%s lockedg=%lld\n",
-                      (long long)mp->id, pp ? pp->id : -1, gp ? (long long)gp->goid : -1LL,
+                      (long long)mp->id, pp ? pp->id : -1, gp ? (long long)READ_ONCE(gp->goid) : -1LL,
                       READ_ONCE(mp->throwing), READ_ONCE(mp->locks), READ_ONCE(mp->spinning) ? "true" : "false",
-                      READ_ONCE(mp->blocked) ? "true" : "false", lg ? (long long)lg->goid : -1LL);
+                      READ_ONCE(mp->blocked) ? "true" : "false", lg ? (long long)READ_ONCE(lg->goid) : -1LL);
         }
         rtlock_lock(&allglock);
         for (size_t i = 0; i < allglen; i++) {
@@ -308,7 +412,7 @@ void schedtrace(bool detailed)
             m_t *mp = READ_ONCE(gp->m);
             m_t *lm = READ_ONCE(gp->lockedm);
             lb_printf(&b, "  G%llu: status=%u(%s) m=%lld lockedm=%lld\n",
-                      (unsigned long long)gp->goid, st,
+                      (unsigned long long)READ_ONCE(gp->goid), st,
                       st == G_WAITING ? waitreason_string(READ_ONCE(gp->waitreason)) : "",
                       mp ? (long long)mp->id : -1LL, lm ? (long long)lm->id : -1LL);
         }

@@ -162,18 +162,27 @@ static void dump_one(struct out *o, g_t *gp, int64_t now)
     case G_RUNNABLE: state = "runnable"; break;
     case G_RUNNING: state = "running"; break;
     case G_SYSCALL: state = "syscall"; break;
-    case G_WAITING: state = gp->waitreason ? waitreason_string(gp->waitreason) : "waiting"; break;
+    case G_WAITING: {
+        uint8_t wr = READ_ONCE(gp->waitreason);
+        state = wr ? waitreason_string(wr) : "waiting";
+        break;
+    }
     case G_IDLE: state = "idle"; break;
     default: return;
     }
+    /* A g that dies after its status was read may be reused by newproc
+     * at once: every field below is read as a relaxed atomic. */
+    uint64_t goid = READ_ONCE(gp->goid), parent = READ_ONCE(gp->parent_goid);
+    int64_t since = READ_ONCE(gp->waitsince);
+    void *gopc = READ_ONCE(gp->gopc);
     int64_t minutes = 0;
-    if (status == G_WAITING && gp->waitsince != 0)
-        minutes = (now - gp->waitsince) / (60 * GORT_S);
+    if (status == G_WAITING && since != 0)
+        minutes = (now - since) / (60 * GORT_S);
     if (minutes >= 1)
-        outf(o, "goroutine %llu [%s, %lld minutes]:\n", (unsigned long long)gp->goid, state,
+        outf(o, "goroutine %llu [%s, %lld minutes]:\n", (unsigned long long)goid, state,
              (long long)minutes);
     else
-        outf(o, "goroutine %llu [%s]:\n", (unsigned long long)gp->goid, state);
+        outf(o, "goroutine %llu [%s]:\n", (unsigned long long)goid, state);
     const char *glabel = READ_ONCE(gp->label);
     if (glabel)
         outf(o, "%s\n", glabel);
@@ -186,12 +195,12 @@ static void dump_one(struct out *o, g_t *gp, int64_t now)
         outf(o, "\tgoroutine running on other thread; stack unavailable\n");
     }
     char buf[256];
-    if (gp->parent_goid)
-        outf(o, "created by goroutine %llu in %s\n", (unsigned long long)gp->parent_goid,
-             func_name((uintptr_t)gp->gopc, buf, sizeof buf));
-    else if (gp->goid != 1)
+    if (parent)
+        outf(o, "created by goroutine %llu in %s\n", (unsigned long long)parent,
+             func_name((uintptr_t)gopc, buf, sizeof buf));
+    else if (goid != 1)
         outf(o, "created by a thread outside the runtime in %s\n",
-             func_name((uintptr_t)gp->gopc, buf, sizeof buf));
+             func_name((uintptr_t)gopc, buf, sizeof buf));
     outf(o, "\n");
 }
 

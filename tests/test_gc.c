@@ -29,7 +29,8 @@
  *   10. a goroutine in a bracketed system call keeps what its callee-saved
  *       registers and its stack hold;
  *   11. gort_gc from a plain pthread;
- *   12. MemStats' collector fields;
+ *   12. MemStats' collector fields, and the pause histogram agreeing
+ *       with num_gc and the pause ring;
  *   13. Go's gctrace line for every forced cycle, gort_gc's and
  *       gort_free_os_memory's (helper program tests/progs/gc_trace.c);
  *   14. gort_gc after the hand cycles of test_heap resurrects nothing;
@@ -1459,6 +1460,50 @@ static void test_memstats_count_every_forced_collection_and_its_pause(void **sta
     assert_true(identities_hold(&ms2, "after gort_free_os_memory"));
 }
 
+/* The bucket of a pause as gort.h states it: the first whose bound is at
+ * least the pause, else the last, unbounded one. */
+static int pause_bucket_of(uint64_t ns)
+{
+    for (int i = 0; i < GORT_PAUSE_BUCKETS - 1; i++)
+        if (ns <= gort_pause_bucket_bounds_ns[i])
+            return i;
+    return GORT_PAUSE_BUCKETS - 1;
+}
+
+static void test_pause_hist_counts_every_cycle_once_in_the_bucket_of_its_ring_pause(void **state)
+{
+    for (int i = 0; i < 3; i++)
+        gort_gc();
+    gort_read_memstats(&ms1);
+
+    const uint64_t *le = gort_pause_bucket_bounds_ns;
+    assert_true(le[0] == 5 * GORT_US);
+    assert_true(le[GORT_PAUSE_BUCKETS - 2] == GORT_S);
+    for (int i = 1; i < GORT_PAUSE_BUCKETS - 1; i++)
+        assert_true(le[i - 1] < le[i]);
+
+    uint64_t sum = 0;
+    for (int i = 0; i < GORT_PAUSE_BUCKETS; i++)
+        sum += ms1.pause_hist[i];
+    print_message("num_gc %u, histogram sum %" PRIu64 "\n", ms1.num_gc, sum);
+    assert_true(ms1.num_gc >= 3);
+    assert_true(sum == ms1.num_gc);
+
+    /* The ring holds the latest 256 pauses: all of them while num_gc <=
+     * 256, and then the histogram must agree exactly; past that, each
+     * bucket holds at least what the ring's pauses put there. */
+    uint32_t inring = ms1.num_gc < 256 ? ms1.num_gc : 256;
+    uint64_t want[GORT_PAUSE_BUCKETS] = {0};
+    for (uint32_t n = 0; n < inring; n++)
+        want[pause_bucket_of(ms1.pause_ns[n])]++;
+    for (int i = 0; i < GORT_PAUSE_BUCKETS; i++) {
+        if (ms1.num_gc <= 256)
+            assert_true(ms1.pause_hist[i] == want[i]);
+        else
+            assert_true(ms1.pause_hist[i] >= want[i]);
+    }
+}
+
 /* ---------------------------------------------------------------------
  * 13. gctrace (tests/progs/gc_trace.c)
  * ------------------------------------------------------------------- */
@@ -2303,6 +2348,7 @@ static void run_all(void *arg)
         T(test_a_goroutine_in_a_system_call_keeps_its_registers_and_stack_objects),
         T(test_gort_gc_from_a_plain_thread_collects),
         T(test_memstats_count_every_forced_collection_and_its_pause),
+        T(test_pause_hist_counts_every_cycle_once_in_the_bucket_of_its_ring_pause),
         T(test_gctrace_prints_gos_gc_line_for_every_forced_cycle),
         T(test_gctrace_switched_on_at_run_time_goes_to_the_trace_writer),
         O(test_the_observer_sees_every_collection_once_with_consistent_numbers),

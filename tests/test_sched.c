@@ -1376,6 +1376,73 @@ static void test_waitgroup(void **state)
 }
 
 /* ---------------------------------------------------------------------
+ * Watchdog
+ * ------------------------------------------------------------------- */
+
+static atomic_int wd_calls;
+static _Atomic int64_t wd_at[1024];     /* when each call came */
+static _Atomic int64_t hog_start, hog_end;
+
+static void wd_count(void *ctx)
+{
+    int i = atomic_fetch_add((atomic_int *)ctx, 1);
+    if (i < 1024)
+        atomic_store(&wd_at[i], gt_mono_ns());
+}
+
+/* A goroutine that keeps its P for ms without a safe point. */
+static void wd_hog(void *arg)
+{
+    atomic_store(&hog_start, gt_mono_ns());
+    int64_t end = gt_mono_ns() + (int64_t)(intptr_t)arg * GORT_MS;
+    volatile uint64_t x = 1;
+    while (gt_mono_ns() < end)
+        x = x * 3 + 1;
+    atomic_store(&hog_end, gt_mono_ns());
+}
+
+static void test_watchdog_is_called_while_the_scheduler_progresses(void **state)
+{
+    assert_int_equal(gort_set_watchdog(-1, wd_count, &wd_calls), -EINVAL);
+    assert_int_equal(gort_set_watchdog(999999, wd_count, &wd_calls), -EINVAL);
+
+    /* Every 5 ms on a process whose goroutines keep switching. */
+    atomic_store(&wd_calls, 0);
+    assert_int_equal(gort_set_watchdog(5 * GORT_MS, wd_count, &wd_calls), 0);
+    gort_sleep(200 * GORT_MS);
+    int calls = atomic_load(&wd_calls);
+    print_message("%d watchdog calls in 200 ms at a 5 ms period\n", calls);
+    assert_true(calls >= 10 && calls <= 42);
+
+    /* On one P, a goroutine that never reaches a safe point for 300 ms
+     * silences it (a call just after it starts may still count the
+     * progress made before); the calls resume when it is done (40 are
+     * due in the 200 ms after: a few suffice on a loaded machine). */
+    gort_gomaxprocs(1);
+    assert_int_equal(gort_go(wd_hog, (void *)(intptr_t)300), 0);
+    assert_true(gt_wait_for(atomic_load(&hog_end) != 0, 5 * GORT_S));
+    gort_sleep(200 * GORT_MS);
+    int n = atomic_load(&wd_calls), during = 0, after = 0;
+    int64_t start = atomic_load(&hog_start), end = atomic_load(&hog_end);
+    for (int i = 0; i < n && i < 1024; i++) {
+        int64_t at = atomic_load(&wd_at[i]);
+        during += at > start && at < end;
+        after += at >= end;
+    }
+    print_message("while a P was held %lld ms: %d calls; in the 200 ms after: %d\n",
+                  (long long)((end - start) / GORT_MS), during, after);
+    assert_true(during <= 1);
+    assert_true(after >= 3);
+
+    /* Off: no more calls. */
+    assert_int_equal(gort_set_watchdog(0, NULL, NULL), 0);
+    gort_sleep(10 * GORT_MS);
+    int off = atomic_load(&wd_calls);
+    gort_sleep(50 * GORT_MS);
+    assert_int_equal(atomic_load(&wd_calls), off);
+}
+
+/* ---------------------------------------------------------------------
  * Suite
  * ------------------------------------------------------------------- */
 
@@ -1404,6 +1471,7 @@ static void run_all(void *arg)
         T(test_goroutines_queued_from_a_foreign_thread_are_never_left_unrun),
         T(test_embedding_starts_with_gort_start_and_spawns_from_its_thread),
         T(test_goroutine_dump_shows_frames_of_a_parked_goroutine),
+        T(test_watchdog_is_called_while_the_scheduler_progresses),
         /* Last: leaves a goroutine asleep for a minute. */
         T(test_goroutine_dump_shows_status_reason_and_duration),
     };

@@ -311,8 +311,30 @@ GORT_API void gort_read_sched_stats(gort_sched_stats *st);
 typedef void (*gort_write_fn)(void *ctx, const char *s, size_t n);
 GORT_API void gort_dump_goroutines(gort_write_fn write, void *ctx, const char *label);
 
+/*
+ * A liveness watchdog for a service manager (systemd's WatchdogSec=).
+ * Every period_ns, sysmon calls fn(ctx) on its own thread, but only when
+ * the scheduler has made progress since the previous call: each P that
+ * holds goroutines (running, or stopped for a stop-the-world) has switched
+ * goroutine since then.  Idle Ps and Ps whose goroutine is in a bracketed
+ * system call are fine.  So a goroutine that keeps its P without reaching
+ * a safe point, or a stop-the-world that never ends, stops the calls
+ * while the rest of the process may still look alive; when progress
+ * resumes, so do the calls.  sysmon re-checks a stalled scheduler every
+ * 10 ms, so one call is late by at most that once progress returns.
+ *
+ * The first call comes as soon as sysmon sees progress after this one.
+ * fn runs on sysmon's thread, which holds no P: it must be quick, must not
+ * block and must not call into the runtime.  period_ns == 0 (or fn NULL)
+ * turns the watchdog off.  Returns 0, or -EINVAL for a period that is
+ * negative or under 1 ms.
+ */
+typedef void (*gort_watchdog_fn)(void *ctx);
+GORT_API int gort_set_watchdog(int64_t period_ns, gort_watchdog_fn fn, void *ctx);
+
 /* Turn schedtrace on (interval_ms > 0) or off (0), with or without detail.
- * Lines go to the trace writer (stderr by default).  Returns -EINVAL for
+ * Lines go to the trace writer (stderr by default); once a call that turns
+ * the trace off returns, no further line is written.  Returns -EINVAL for
  * a negative interval. */
 GORT_API int gort_set_schedtrace(int interval_ms, bool detail);
 
@@ -596,6 +618,16 @@ GORT_API void gort_pool_put(gort_pool *p, void *x);
  * is not among them). */
 #define GORT_NUM_SIZE_CLASSES 71
 
+/* gort_memstats.pause_hist counts the stop-the-world pause of every cycle
+ * since the process started (the values whose latest 256 pause_ns keeps)
+ * in GORT_PAUSE_BUCKETS buckets.  A pause of p ns falls in the first
+ * bucket i with p <= gort_pause_bucket_bounds_ns[i] (a Prometheus
+ * histogram's "le"), else in the last bucket, which has no bound (+Inf).
+ * The counts are per bucket, not cumulative.  The bounds: 5, 10, 25, 50,
+ * 100, 250, 500 us, 1, 2.5, 5, 10, 25, 50, 100, 250, 500 ms and 1 s. */
+#define GORT_PAUSE_BUCKETS 18
+GORT_API extern const uint64_t gort_pause_bucket_bounds_ns[GORT_PAUSE_BUCKETS - 1];
+
 /*
  * Go's runtime.MemStats, field for field, with Go's meanings, plus gort's
  * own counters.  Bytes unless said otherwise.
@@ -658,6 +690,8 @@ typedef struct gort_memstats {
     uint64_t tiny_allocs;     /* allocations that went into tiny blocks */
     uint64_t large_allocs;    /* objects over 32 KiB allocated, ever */
     uint64_t large_frees;
+    uint64_t pause_hist[GORT_PAUSE_BUCKETS];   /* cycles by pause, per bucket (see
+                                                   GORT_PAUSE_BUCKETS); sums to num_gc */
 } gort_memstats;
 
 /* Fill *ms.  Sums per-P counters without stopping the world: exact when no
