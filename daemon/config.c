@@ -79,72 +79,6 @@ static const struct setting *find_key(const char *key)
     return NULL;
 }
 
-bool config_parse_size(const char *s, int64_t *out)
-{
-    if (strcmp(s, "off") == 0) {
-        *out = INT64_MAX;
-        return true;
-    }
-    if (!isdigit((unsigned char)*s))
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
-        return false;
-    static const struct { const char *suffix; int shift; } units[] = {
-        {"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40},
-    };
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].suffix) != 0)
-            continue;
-        if (v > (unsigned long long)INT64_MAX >> units[i].shift)
-            return false;
-        *out = (int64_t)(v << units[i].shift);
-        return true;
-    }
-    return false;
-}
-
-bool config_parse_duration(const char *s, int64_t *out)
-{
-    static const struct { const char *unit; int64_t ns; } units[] = {
-        {"ms", 1000000}, {"s", 1000000000}, {"m", 60000000000}, {"h", 3600000000000},
-        {"d", 86400000000000}, {"w", 604800000000000},
-    };
-    if (strcmp(s, "0") == 0) {
-        *out = 0;
-        return true;
-    }
-    int64_t total = 0;
-    if (!*s)
-        return false;
-    while (*s) {
-        if (!isdigit((unsigned char)*s))
-            return false;
-        errno = 0;
-        char *end;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (errno)
-            return false;
-        size_t ulen = 0;
-        while (isalpha((unsigned char)end[ulen]))
-            ulen++;
-        size_t i = 0;
-        for (; i < sizeof units / sizeof units[0]; i++)
-            if (strlen(units[i].unit) == ulen && strncmp(end, units[i].unit, ulen) == 0)
-                break;
-        if (i == sizeof units / sizeof units[0])
-            return false;
-        if (v > (unsigned long long)(INT64_MAX - total) / (unsigned long long)units[i].ns)
-            return false;
-        total += (int64_t)v * units[i].ns;
-        s = end + ulen;
-    }
-    *out = total;
-    return true;
-}
-
 static bool parse_long(const char *s, long min, long max, long *out)
 {
     if (!*s || isspace((unsigned char)*s))
@@ -261,7 +195,7 @@ static bool apply(struct config *cfg, const struct setting *st, const char *v, e
     case K_SIZE:
     case K_DURATION: {
         bool sz = st->kind == K_SIZE;
-        if (!(sz ? config_parse_size(v, &size) : config_parse_duration(v, &size))) {
+        if (!(sz ? proto_parse_size(v, &size) : proto_parse_duration(v, &size))) {
             fprintf(stderr, "gortd: %s: %s = \"%s\": want %s\n", where, st->key, v,
                     sz ? "bytes with an optional B, KiB, MiB, GiB or TiB suffix, or off"
                        : "a duration such as 30d, 12h, 90m or 1h30m (units ms, s, m, h, d, w), or 0");

@@ -24,6 +24,13 @@
  * client is bounded on both sides: input by the line limit (the read
  * high-water mark stops reading past it), output by the backlog limit.
  *
+ * Signals (SIGTERM, SIGINT, SIGHUP, SIGQUIT) are blocked in every thread
+ * from the start (control_block_signals, before the runtime starts any)
+ * and read by the loop from a signalfd.  A handler would run on whichever
+ * thread the kernel picks, an M parked in a futex included, and a
+ * sanitizer that defers handlers to its own safe points could hold one
+ * there indefinitely; a signalfd has no such thread.
+ *
  * Access (SPEC §5): the peer's credentials come from SO_PEERCRED.  Root,
  * the daemon's own uid and the admin group may run everything; the read
  * group may run the read-only commands; anyone else gets EPERM.
@@ -40,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -135,7 +143,8 @@ static struct {
     bool gctrace_on;
     int schedtrace_ms;
     bool schedtrace_detail;
-    struct event *done_ev, *trace_ev, *post_ev, *sample_ev, *sig_ev[4];
+    struct event *done_ev, *trace_ev, *post_ev, *sample_ev, *sig_ev;
+    int sig_fd;                   /* signalfd of the stop and reload signals */
     /* The command being handled, when it mutates: its answer completes
      * the audit record (or the job it starts takes it along). */
     struct audit *audit;
@@ -156,6 +165,7 @@ static struct {
     .mu = PTHREAD_MUTEX_INITIALIZER,
     .jobs_cv = PTHREAD_COND_INITIALIZER,
     .trace_mu = PTHREAD_MUTEX_INITIALIZER,
+    .sig_fd = -1,
 };
 
 /* ------------------------------------------------------------------ */
@@ -352,8 +362,11 @@ static void *job_main(void *arg)
     *srv.done_tail = j;
     srv.done_tail = &j->next;
     pthread_cond_broadcast(&srv.jobs_cv);
+    /* Under the lock: once the job is on the done list, control_stop may
+     * reap it and free the event at any moment. */
+    if (srv.done_ev)
+        event_active(srv.done_ev, EV_READ, 0);
     pthread_mutex_unlock(&srv.mu);
-    event_active(srv.done_ev, EV_READ, 0);
     return NULL;
 }
 
@@ -636,6 +649,13 @@ static json_t *memstats_json(const gort_memstats *m)
     for (uint32_t i = 0; i < 16 && i < m->num_gc; i++)
         json_array_append_new(p, json_integer((json_int_t)m->pause_ns[(m->num_gc + 255 - i) % 256]));
     json_object_set_new(o, "recent_pauses_ns", p);
+    json_t *le = json_array(), *counts = json_array();
+    for (int i = 0; i < GORT_PAUSE_BUCKETS; i++) {
+        if (i < GORT_PAUSE_BUCKETS - 1)
+            json_array_append_new(le, json_integer((json_int_t)gort_pause_bucket_bounds_ns[i]));
+        json_array_append_new(counts, json_integer((json_int_t)m->pause_hist[i]));
+    }
+    json_object_set_new(o, "pause_hist", json_pack("{s:o, s:o}", "le_ns", le, "counts", counts));
     return o;
 }
 
@@ -1384,7 +1404,7 @@ static void begin_stop(const char *why)
         return;
     srv.stopping = true;
     logmsg(LOG_P_NOTICE, "stopping: %s", why);
-    notify("STOPPING=1");
+    notifyf("STOPPING=1\nSTATUS=Stopping (%s): stopping plugins, flushing the history", why);
     event_base_loopexit(srv.base, NULL);
 }
 
@@ -1395,21 +1415,28 @@ static void dump_to_log(void *ctx, const char *s, size_t n)
     (void)w;
 }
 
+/* SIGHUP's second half, off the event loop: the reload is over when the
+ * plugin directories are rescanned. */
 static void run_rescan(struct job *j)
 {
     (void)j;
     plugins_load_dirs();
+    notify_ready(srv.cfg->socket_path, "Reloaded; serving");
 }
 
-static void signal_cb(evutil_socket_t sig, short what, void *arg)
+static void handle_signal(int sig)
 {
     switch (sig) {
     case SIGTERM:
     case SIGINT:
         begin_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
         break;
-    case SIGHUP:
+    case SIGHUP: {
         logmsg(LOG_P_NOTICE, "SIGHUP: reloading %s", srv.cfg->config_path ? srv.cfg->config_path : "(no file)");
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        notifyf("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=Reloading",
+                (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
         if (config_reload(srv.cfg)) {
             control_apply_knobs(srv.cfg);
             for (struct client *c = srv.clients; c; c = c->next)
@@ -1419,12 +1446,59 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
             arm_sampler();
             publish("reload", NULL, NULL);
         }
-        start_job(NULL, -1, run_rescan, 0, 0, NULL);
+        if (!start_job(NULL, -1, run_rescan, 0, 0, NULL))
+            notify_ready(srv.cfg->socket_path, "Serving (plugin directories not rescanned: too busy)");
         break;
+    }
     case SIGQUIT:
         gort_dump_goroutines(dump_to_log, NULL, NULL);
         break;
     }
+}
+
+/* The signals gortd handles; blocked everywhere, read from srv.sig_fd. */
+static void handled_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGQUIT);
+}
+
+/* A child forked by plugin code starts with the usual signals deliverable
+ * (it inherits the mask, and an exec keeps it). */
+static void unblock_in_child(void)
+{
+    sigset_t set;
+    handled_signals(&set);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+bool control_block_signals(void)
+{
+    sigset_t set;
+    handled_signals(&set);
+    int err = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (err == 0)
+        err = pthread_atfork(NULL, NULL, unblock_in_child);
+    if (err) {
+        logmsg(LOG_P_ERR, "cannot block the signals gortd handles: %s", strerror(err));
+        return false;
+    }
+    return true;
+}
+
+static void signal_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    struct signalfd_siginfo si;
+    ssize_t n;
+    while ((n = read(fd, &si, sizeof si)) == (ssize_t)sizeof si)
+        handle_signal((int)si.ssi_signo);
+    if (n < 0 && errno != EAGAIN && errno != EINTR)
+        logmsg(LOG_P_ERR, "reading the signalfd: %s", strerror(errno));
 }
 
 /* GODEBUG=schedtrace=N,scheddetail=1 and gctrace=1 at start count as the
@@ -1476,13 +1550,17 @@ bool control_start(struct event_base *base, struct config *cfg)
     srv.done_ev = event_new(base, -1, EV_PERSIST, jobs_done_cb, NULL);
     srv.trace_ev = event_new(base, -1, EV_PERSIST, trace_cb, NULL);
     srv.post_ev = event_new(base, -1, EV_PERSIST, posted_cb, NULL);
-    const int sigs[4] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
-    for (int i = 0; i < 4; i++) {
-        srv.sig_ev[i] = evsignal_new(base, sigs[i], signal_cb, NULL);
-        if (!srv.sig_ev[i] || event_add(srv.sig_ev[i], NULL) != 0) {
-            logmsg(LOG_P_ERR, "cannot watch signal %d", sigs[i]);
-            return false;
-        }
+    sigset_t set;
+    handled_signals(&set);
+    srv.sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (srv.sig_fd < 0) {
+        logmsg(LOG_P_ERR, "cannot create a signalfd: %s", strerror(errno));
+        return false;
+    }
+    srv.sig_ev = event_new(base, srv.sig_fd, EV_READ | EV_PERSIST, signal_cb, NULL);
+    if (!srv.sig_ev || event_add(srv.sig_ev, NULL) != 0) {
+        logmsg(LOG_P_ERR, "cannot watch the signalfd");
+        return false;
     }
     if (!srv.done_ev || !srv.trace_ev || !srv.post_ev) {
         logmsg(LOG_P_ERR, "out of memory setting up the event loop");
@@ -1539,6 +1617,26 @@ static void flush_client(struct client *c)
 void control_stop(void)
 {
     srv.stopping = true;
+    /* The loop is over; what came after the signal that ended it asked
+     * for the same stop.  SIGTERM and SIGHUP stay blocked (a repeated
+     * TERM, or a reload, must not cut the stop short); SIGINT and SIGQUIT
+     * get their default effect back on this thread, the only one that
+     * takes them, so a second ^C, or a core dump, ends a stop that hangs. */
+    if (srv.sig_ev)
+        event_free(srv.sig_ev);
+    srv.sig_ev = NULL;
+    if (srv.sig_fd >= 0) {
+        struct signalfd_siginfo si;
+        while (read(srv.sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        }
+        close(srv.sig_fd);
+        srv.sig_fd = -1;
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGQUIT);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    }
     if (srv.listener) {
         evconnlistener_free(srv.listener);
         srv.listener = NULL;
@@ -1584,16 +1682,15 @@ void control_stop(void)
         flush_client(c);
         client_close(c);
     }
-    for (int i = 0; i < 4; i++)
-        if (srv.sig_ev[i])
-            event_free(srv.sig_ev[i]);
     if (srv.sample_ev)
         event_free(srv.sample_ev);
     srv.sample_ev = NULL;
-    if (!stuck) {
-        event_free(srv.done_ev);
-        srv.done_ev = NULL;
-    }
+    /* A job still running finds no event and leaves its answer unsent. */
+    pthread_mutex_lock(&srv.mu);
+    struct event *done = srv.done_ev;
+    srv.done_ev = NULL;
+    pthread_mutex_unlock(&srv.mu);
+    event_free(done);
     event_free(srv.trace_ev);
     pthread_mutex_lock(&srv.mu);
     srv.post_closed = true;

@@ -22,7 +22,7 @@
 #include "gort/gort.h"
 #include "proto.h"
 
-#define GORTD_VERSION "0.1.0"
+#define GORTD_VERSION GORT_RELEASE
 
 /* Clocks in nanoseconds: CLOCK_MONOTONIC for durations and deadlines,
  * CLOCK_REALTIME for what the protocol reports as *_ns times. */
@@ -94,11 +94,6 @@ int config_load(struct config *cfg, int argc, char **argv);
  * the file is bad; cfg is then unchanged. */
 bool config_reload(struct config *cfg);
 void config_free(struct config *cfg);
-/* Parse "512MiB", "2GiB", "1048576", "off": bytes (INT64_MAX for off). */
-bool config_parse_size(const char *s, int64_t *out);
-/* Parse "30d", "12h", "1h30m", "250ms", "0": nanoseconds.  Units ms, s, m,
- * h, d (24 h), w; every number needs one. */
-bool config_parse_duration(const char *s, int64_t *out);
 
 /* ------------------------------------------------------------------ */
 /* Logging (log.c)                                                      */
@@ -119,15 +114,25 @@ void log_init(void);
 /* sd_notify(3) without libsystemd: "READY=1", "STOPPING=1", "STATUS=...".
  * A no-op when NOTIFY_SOCKET is unset. */
 void notify(const char *state);
+void notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* READY=1 and STATUS="<what> on <socket>: N plugins loaded, ...". */
+void notify_ready(const char *socket_path, const char *what);
+/* Feed systemd's watchdog from sysmon when WATCHDOG_USEC asks for it
+ * (and WATCHDOG_PID, if set, is this process). */
+void notify_watchdog_start(void);
 
 /* ------------------------------------------------------------------ */
 /* The control server (control.c)                                       */
 
 struct event_base;
 
+/* Block SIGTERM, SIGINT, SIGHUP and SIGQUIT in the calling thread, so in
+ * every thread started after it (call it first, before the runtime
+ * starts); children forked later get them back.  False after logging. */
+bool control_block_signals(void);
 /* Bind and listen on cfg->socket_path (replacing a stale socket, refusing
- * a live one), set up the trace fan-out and the signal handlers.  Returns
- * false after logging why. */
+ * a live one), set up the trace fan-out and the signalfd that delivers
+ * the blocked signals to the loop.  Returns false after logging why. */
 bool control_start(struct event_base *base, struct config *cfg);
 /* Start the history (history_start) and its sampler on the loop.  False,
  * having logged why, when it cannot run at all. */

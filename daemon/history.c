@@ -1012,7 +1012,7 @@ static bool parse_time(json_t *v, int64_t now, int64_t *out)
         return true;
     }
     int64_t d;
-    if (config_parse_duration(s, &d)) {
+    if (proto_parse_duration(s, &d)) {
         *out = d < now ? now - d : 0;
         return true;
     }

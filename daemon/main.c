@@ -32,6 +32,8 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (!control_block_signals())
+        return 1;
     int err = gort_start();
     if (err) {
         logmsg(LOG_P_ERR, "cannot start the runtime: %s", gort_strerror(err));
@@ -57,7 +59,8 @@ int main(int argc, char **argv)
     plugins_load_dirs();
     logmsg(LOG_P_INFO, "gortd %s listening on %s (pid %d, GOMAXPROCS %d, GOGC %d)", GORTD_VERSION,
            cfg.socket_path, (int)getpid(), gort_gomaxprocs(0), gort_gc_percent());
-    notify("READY=1");
+    notify_ready(cfg.socket_path, "Serving");
+    notify_watchdog_start();
     event_base_dispatch(base);
     control_stop();
     history_stop();

@@ -32,6 +32,8 @@
  */
 #include "proto.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -725,4 +727,73 @@ json_t *proto_parse_schedtrace(const char *line)
         o = detail_fields(line, len);
     }
     return with_line(o, line, len);
+}
+
+/* ------------------------------------------------------------------ */
+/* Units                                                                */
+
+bool proto_parse_size(const char *s, int64_t *out)
+{
+    if (strcmp(s, "off") == 0) {
+        *out = INT64_MAX;
+        return true;
+    }
+    if (!isdigit((unsigned char)*s))
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return false;
+    static const struct { const char *suffix; int shift; } units[] = {
+        {"", 0}, {"B", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) != 0)
+            continue;
+        if (v > (unsigned long long)INT64_MAX >> units[i].shift)
+            return false;
+        *out = (int64_t)(v << units[i].shift);
+        return true;
+    }
+    return false;
+}
+
+bool proto_parse_duration(const char *s, int64_t *out)
+{
+    static const struct { const char *unit; int64_t ns; } units[] = {
+        {"ms", 1000000}, {"s", 1000000000}, {"m", 60000000000}, {"h", 3600000000000},
+        {"d", 86400000000000}, {"w", 604800000000000},
+    };
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return true;
+    }
+    int64_t total = 0;
+    if (!*s)
+        return false;
+    while (*s) {
+        if (!isdigit((unsigned char)*s))
+            return false;
+        errno = 0;
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno)
+            return false;
+        size_t ulen = 0;
+        while (isalpha((unsigned char)end[ulen]))
+            ulen++;
+        size_t i = 0;
+        for (; i < sizeof units / sizeof units[0]; i++)
+            if (strlen(units[i].unit) == ulen && strncmp(end, units[i].unit, ulen) == 0)
+                break;
+        if (i == sizeof units / sizeof units[0])
+            return false;
+        if (v > (unsigned long long)(INT64_MAX - total) / (unsigned long long)units[i].ns)
+            return false;
+        total += (int64_t)v * units[i].ns;
+        s = end + ulen;
+    }
+    *out = total;
+    return true;
 }

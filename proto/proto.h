@@ -21,6 +21,8 @@
 
 #include <jansson.h>
 
+/* The release gortd and gortctl belong to, and the protocol they speak. */
+#define GORT_RELEASE "0.1.0"
 #define PROTO_VERSION 1
 /* Longest line, without its '\n'. */
 #define PROTO_MAX_LINE ((size_t)1 << 20)
@@ -128,5 +130,16 @@ json_t *proto_parse_gctrace(const char *line);
  * {"line":"..."} with "detail":true.  Never NULL unless out of memory.
  */
 json_t *proto_parse_schedtrace(const char *line);
+
+/*
+ * The units people type, shared by gortd's settings and gortctl's
+ * arguments.  Sizes: "512MiB", "2GiB", "1048576", "64B" (suffixes B, KiB,
+ * MiB, GiB, TiB; no sign, no spaces) or "off" (INT64_MAX).  Durations:
+ * "30d", "12h", "1h30m", "250ms" or "0", in nanoseconds; units ms, s, m,
+ * h, d (24 h), w, and every number needs one.  Both return false, storing
+ * nothing, for anything else, an overflow of int64_t included.
+ */
+bool proto_parse_size(const char *s, int64_t *out);
+bool proto_parse_duration(const char *s, int64_t *out);
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * gortdutil.h - what the gortd suites (test_gortd, test_gortd_plugins)
- * share: a fixture that starts real gortd processes in a fresh directory
- * under /tmp, and raw clients that talk to them over the Unix socket one
- * JSON line at a time, the way any client does.  Header only, like
+ * gortdutil.h - what the gortd and gortctl suites (test_gortd*,
+ * test_gortctl*) share: a fixture that starts real gortd processes in a
+ * fresh directory under /tmp, raw clients that talk to them over the Unix
+ * socket one JSON line at a time, the way any client does, and a runner
+ * for the gortctl binary.  Header only, like
  * testutil.h; the suites do not use the gort runtime: each is a plain
  * cmocka group.
  *
@@ -29,6 +30,11 @@
  *     request, read_msg()/read_event() for what arrives, expect_closed();
  *     an event that arrives while an answer is awaited is kept for
  *     read_event.
+ *   - gortctl: gortctl_start() runs the built client (beside gortd) with
+ *     chosen arguments, directory, environment and user, its stdout and
+ *     stderr in files of the fixture; gortctl_wait() collects its exit
+ *     code and output; ctl_run() does both against a daemon's socket.
+ *     The teardown kills any still running.
  *   - JSON: get_int() and friends fail the test, naming the field, when it
  *     is missing or of another type.  Every value and string a helper
  *     returns is kept until the teardown (keep, kept_printf), so tests
@@ -73,11 +79,13 @@
 
 #define WAIT_MS 10000             /* the longest wait for anything, before scaling */
 #define MAX_DAEMONS 4
+#define MAX_CTL_PROCS 128         /* gortctl runs per test */
 
 static int g_scale = 1;           /* 3 under the sanitizers */
 static const char *g_sanitizer;   /* "asan", "tsan" or NULL */
 static char g_build[PATH_MAX];    /* $GORT_TEST_BUILD_DIR, default "build" */
 static char g_gortd[PATH_MAX];
+static char g_gortctl[PATH_MAX];  /* beside gortd */
 
 static inline int scaled(int ms)
 {
@@ -110,6 +118,14 @@ struct daemon {
     struct conn *ctl;             /* the connection that saw it ready */
 };
 
+/* A gortctl process: started by gortctl_start, its stdout and stderr in
+ * files of the fixture's directory. */
+struct ctl_proc {
+    pid_t pid;
+    bool reaped;
+    char out[128], err[128];
+};
+
 static struct {
     char dir[64];
     char sock[108];               /* DIR/gortd.sock: where start_gortd puts the socket */
@@ -117,6 +133,8 @@ static struct {
     struct daemon d[MAX_DAEMONS];
     int nd;
     struct conn *conns;
+    struct ctl_proc procs[MAX_CTL_PROCS];
+    int nprocs;
     json_t *keep;                 /* every JSON value a helper returns: freed at teardown */
     bool passed;
 } fx;
@@ -289,6 +307,12 @@ static inline int rm_entry(const char *path, const struct stat *st, int type, st
 static inline int teardown(void **state)
 {
     (void)state;
+    for (int i = 0; i < fx.nprocs; i++) {
+        if (fx.procs[i].pid > 0 && !fx.procs[i].reaped) {
+            kill(fx.procs[i].pid, SIGKILL);
+            waitpid(fx.procs[i].pid, NULL, 0);
+        }
+    }
     for (struct conn *c = fx.conns, *next; c; c = next) {
         next = c->next;
         if (c->fd >= 0)
@@ -328,8 +352,9 @@ static inline const char *status_text(int st)
     return kept_printf("wait status %#x", st);
 }
 
-/* Fork and exec gortd with args (NULL-terminated); env ("NAME=value") is
- * added to its environment when not NULL.  stdout and stderr go to files
+/* Fork and exec gortd with args (NULL-terminated); env ("NAME=value", or
+ * several such separated by newlines) is added to its environment when not
+ * NULL.  stdout and stderr go to files
  * in the fixture's directory. */
 static inline struct daemon *spawn(const char *const *args, const char *env)
 {
@@ -365,8 +390,12 @@ static inline struct daemon *spawn(const char *const *args, const char *env)
         dup2(in, 0);
         dup2(out, 1);
         dup2(err, 2);
-        if (env)
-            putenv((char *)env);
+        for (char *e = env ? strdup(env) : NULL, *next; e && *e; e = next) {
+            next = strchrnul(e, '\n');
+            if (*next)
+                *next++ = '\0';
+            putenv(e);
+        }
         execv(g_gortd, (char **)argv);
         dprintf(2, "exec %s: %s\n", g_gortd, strerror(errno));
         _exit(127);
@@ -850,6 +879,119 @@ static inline void wait_clients(struct conn *c, int n)
     }
 }
 
+/* ---------------------------------------------------------------------
+ * gortctl
+ * ------------------------------------------------------------------- */
+
+/* What a finished gortctl gave: its exit code (128 + N when signal N
+ * killed it) and everything it printed. */
+struct ctl_out {
+    int code;
+    const char *out, *err;
+};
+
+/* Start gortctl with exactly args (NULL-terminated: no --socket is
+ * added), in directory cwd (NULL: the suite's), with env applied to its
+ * environment: "NAME=value" sets, a bare "NAME" unsets (NULL: nothing),
+ * as user and group uid (root only; -1: the suite's, no change).  stdin
+ * is /dev/null. */
+static inline struct ctl_proc *gortctl_start(const char *cwd, const char *const *env, int uid,
+                                             const char *const *args)
+{
+    assert_true(fx.nprocs < MAX_CTL_PROCS);
+    struct ctl_proc *p = &fx.procs[fx.nprocs];
+    char dir[sizeof fx.dir];
+    memcpy(dir, fx.dir, sizeof dir);
+    snprintf(p->out, sizeof p->out, "%s/gortctl%d.stdout", dir, fx.nprocs);
+    snprintf(p->err, sizeof p->err, "%s/gortctl%d.stderr", dir, fx.nprocs);
+    fx.nprocs++;
+    const char *argv[72];
+    int n = 0;
+    argv[n++] = g_gortctl;
+    for (; *args; args++) {
+        assert_true(n < 71);
+        argv[n++] = *args;
+    }
+    argv[n] = NULL;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        int in = open("/dev/null", O_RDONLY);
+        int out = open(p->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = open(p->err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || out < 0 || err < 0 || (cwd && chdir(cwd) != 0))
+            _exit(127);
+        if (uid >= 0 && (setgroups(0, NULL) != 0 || setgid((gid_t)uid) != 0 || setuid((uid_t)uid) != 0))
+            _exit(127);
+        dup2(in, 0);
+        dup2(out, 1);
+        dup2(err, 2);
+        for (; env && *env; env++) {
+            if (strchr(*env, '='))
+                putenv((char *)*env);
+            else
+                unsetenv(*env);
+        }
+        signal(SIGPIPE, SIG_DFL);
+        execv(g_gortctl, (char **)argv);
+        dprintf(2, "exec %s: %s\n", g_gortctl, strerror(errno));
+        _exit(127);
+    }
+    p->pid = pid;
+    return p;
+}
+
+/* Wait up to ms for p to exit (then fail the test, having killed it). */
+static inline struct ctl_out gortctl_wait(struct ctl_proc *p, int ms)
+{
+    int64_t end = now_ms() + ms;
+    int st;
+    for (;;) {
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+        if (r == p->pid) {
+            p->reaped = true;
+            break;
+        }
+        if (r < 0 && errno != EINTR)
+            fail_msg("waitpid gortctl %d: %s", (int)p->pid, strerror(errno));
+        if (now_ms() > end) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &st, 0);
+            p->reaped = true;
+            fail_msg("gortctl did not exit within %d ms; stdout: %s stderr: %s", ms,
+                     read_text(p->out), read_text(p->err));
+        }
+        sleep_ms(2);
+    }
+    struct ctl_out o = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), read_text(p->out),
+                        read_text(p->err)};
+    return o;
+}
+
+/* Run gortctl --socket <d's socket> args... (NULL-terminated) to the
+ * end. */
+static inline struct ctl_out ctl_run(struct daemon *d, const char *first, ...)
+{
+    const char *args[64] = {"--socket", d->sock};
+    va_list ap;
+    va_start(ap, first);
+    arg_list(args + 2, 62, first, ap);
+    va_end(ap);
+    return gortctl_wait(gortctl_start(NULL, NULL, -1, args), scaled(WAIT_MS));
+}
+
+/* Fail unless o exited with code, showing what it printed. */
+static inline void expect_code(struct ctl_out o, int code)
+{
+    if (o.code != code)
+        fail_msg("gortctl exited %d, %d expected; stdout:\n%s\nstderr:\n%s", o.code, code, o.out,
+                 o.err);
+}
+
 /* Whether anything (a file, a socket, a dangling link) is at path. */
 static inline bool exists(const char *path)
 {
@@ -948,12 +1090,17 @@ static inline int gortd_suite_init(const char *suite)
         g_scale = 3;
     snprintf(g_build, sizeof g_build, "%s", b);
     snprintf(g_gortd, sizeof g_gortd, "%s/gortd", b);
+    /* Absolute: tests run gortctl in other directories. */
+    char *abs = realpath(b, NULL);
+    snprintf(g_gortctl, sizeof g_gortctl, "%s/gortctl", abs ? abs : b);
+    free(abs);
     if (access(g_gortd, X_OK) != 0) {
         fprintf(stderr, "%s: %s: %s (build it first)\n", suite, g_gortd, strerror(errno));
         return 1;
     }
     /* The daemon would read these; the tests expect its defaults. */
-    static const char *const env[] = {"GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GODEBUG", "NOTIFY_SOCKET", "JOURNAL_STREAM"};
+    static const char *const env[] = {"GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GODEBUG", "NOTIFY_SOCKET",
+                                      "JOURNAL_STREAM", "GORT_SOCKET", "NO_COLOR"};
     for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
         unsetenv(env[i]);
 

@@ -176,6 +176,36 @@ TEST(test_memstats_reports_every_runtime_counter)
     }
 }
 
+TEST(test_memstats_pause_hist_has_17_increasing_bounds_and_18_counts_that_sum_to_num_gc)
+{
+    struct daemon *d = start_gortd(NULL);
+    struct conn *c = d->ctl;
+    call(c, "gc", NULL);
+    json_t *m = call(c, "memstats", NULL);
+    json_t *h = get_obj(m, "pause_hist");
+    json_t *le = get_array(h, "le_ns"), *counts = get_array(h, "counts");
+    assert_int_equal(json_array_size(le), 17);
+    assert_int_equal(json_array_size(counts), 18);
+    size_t i;
+    json_t *v;
+    json_int_t prev = 0;
+    json_array_foreach(le, i, v) {
+        if (!json_is_integer(v) || json_integer_value(v) <= prev)
+            fail_msg("le_ns is not increasing integers: %s", show(h));
+        prev = json_integer_value(v);
+    }
+    assert_int_equal(json_integer_value(json_array_get(le, 0)), 5000);
+    assert_int_equal(prev, 1000000000);
+    json_int_t sum = 0;
+    json_array_foreach(counts, i, v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            fail_msg("counts are not counts: %s", show(h));
+        sum += json_integer_value(v);
+    }
+    assert_true(get_int(m, "num_gc") >= 1);
+    assert_int_equal(sum, get_int(m, "num_gc"));
+}
+
 TEST(test_gc_runs_a_collection_and_num_gc_increases)
 {
     struct daemon *d = start_gortd(NULL);
@@ -1123,6 +1153,7 @@ int main(void)
         T(test_version_matches_the_greeting),
         T(test_stats_reports_the_process_the_runtime_and_the_clients),
         T(test_memstats_reports_every_runtime_counter),
+        T(test_memstats_pause_hist_has_17_increasing_bounds_and_18_counts_that_sum_to_num_gc),
         T(test_gc_runs_a_collection_and_num_gc_increases),
         T(test_freeosmemory_reports_what_it_released_and_the_resident_set),
         T(test_setgcpercent_returns_the_previous_value_and_stats_follows),

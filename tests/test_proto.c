@@ -807,6 +807,66 @@ static void test_malformed_sched_lines_give_only_the_line(void **state)
         expect_only_line(proto_parse_schedtrace, bad[i]);
 }
 
+/* ------------------------------------------------------------------ */
+/* Units                                                                */
+
+static void test_sizes_take_binary_suffixes_and_off(void **state)
+{
+    (void)state;
+    static const struct { const char *in; int64_t want; } ok[] = {
+        {"0", 0}, {"1048576", 1048576}, {"64B", 64}, {"4KiB", 4096}, {"512MiB", 512 << 20},
+        {"2GiB", (int64_t)2 << 30}, {"1TiB", (int64_t)1 << 40}, {"off", INT64_MAX},
+        {"9223372036854775807", INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int64_t v = -7;
+        assert_true(proto_parse_size(ok[i].in, &v));
+        assert_int_equal(v, ok[i].want);
+    }
+}
+
+static void test_bad_sizes_are_refused_and_store_nothing(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "", "-1", " 1", "1 MiB", "12XB", "1MB", "1kib", "1.5GiB", "MiB", "0x10", "Off",
+        "9223372036854775808", "8388608TiB", "18446744073709551616",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t v = -7;
+        assert_false(proto_parse_size(bad[i], &v));
+        assert_int_equal(v, -7);
+    }
+}
+
+static void test_durations_add_up_their_parts(void **state)
+{
+    (void)state;
+    static const struct { const char *in; int64_t want; } ok[] = {
+        {"0", 0}, {"250ms", 250000000}, {"90s", 90000000000}, {"1h30m", 5400000000000},
+        {"30d", 30 * 86400000000000}, {"2w", 2 * 604800000000000}, {"1m1ms", 60001000000},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int64_t v = -7;
+        assert_true(proto_parse_duration(ok[i].in, &v));
+        assert_int_equal(v, ok[i].want);
+    }
+}
+
+static void test_bad_durations_are_refused_and_store_nothing(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "", "5", "h", "1x", "1.5s", "-1s", "1s ", " 1s", "1 s", "1ns", "1us", "1H",
+        "999999999999d", "107000d",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t v = -7;
+        assert_false(proto_parse_duration(bad[i], &v));
+        assert_int_equal(v, -7);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -855,6 +915,10 @@ int main(void)
         cmocka_unit_test(test_scvg_lines_give_only_the_line),
         cmocka_unit_test(test_malformed_gctrace_lines_give_only_the_line),
         cmocka_unit_test(test_a_gctrace_line_with_invalid_utf8_still_gives_a_string),
+        cmocka_unit_test(test_sizes_take_binary_suffixes_and_off),
+        cmocka_unit_test(test_bad_sizes_are_refused_and_store_nothing),
+        cmocka_unit_test(test_durations_add_up_their_parts),
+        cmocka_unit_test(test_bad_durations_are_refused_and_store_nothing),
         cmocka_unit_test(test_a_detailed_sched_line_gives_every_key_and_no_runqueues),
         cmocka_unit_test(test_a_plain_sched_line_gives_its_keys_and_the_runqueues),
         cmocka_unit_test(test_detail_lines_give_detail_kind_and_number),
