@@ -1,8 +1,32 @@
 # gort - top-level build.  Everything lands in build/ (or build/<variant>/
 # for the sanitizer builds); `make -j` is safe; headers are tracked with -MMD.
 
-PREFIX  ?= /usr/local
-DESTDIR ?=
+# Where `make install` puts things (DESTDIR prefixes every path: a staging
+# root for packaging).  The configuration stays under /etc whatever the
+# PREFIX, as the service and gortd's own defaults look there.
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+SBINDIR     ?= $(PREFIX)/sbin
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+DOCDIR      ?= $(DATADIR)/doc/gort
+SYSCONFDIR  ?= /etc
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PLUGINDIR   ?= $(PREFIX)/lib/gortd/plugins
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+
+# The release (proto/proto.h) names the library file; its first number is
+# the soname's.
+GORT_VERSION := $(shell sed -n 's/^\#define GORT_RELEASE "\(.*\)"/\1/p' proto/proto.h)
+SOVERSION    := $(firstword $(subst ., ,$(GORT_VERSION)))
+SOFULL       := libgort.so.$(GORT_VERSION)
+
 CC      ?= cc
 AR      ?= ar
 
@@ -41,6 +65,10 @@ PROTO_OBJ    := $(B)/obj/proto/proto.o
 DAEMON_C     := $(sort $(wildcard daemon/*.c))
 DAEMON_OBJ   := $(DAEMON_C:%.c=$(B)/obj/%.o)
 GORTD        := $(B)/gortd
+# gortctl, the client (ctl/): the protocol module and jansson.
+CTL_C        := $(sort $(wildcard ctl/*.c))
+CTL_OBJ      := $(CTL_C:%.c=$(B)/obj/%.o)
+GORTCTL      := $(B)/gortctl
 
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
@@ -56,10 +84,10 @@ XPLUG_SO  := $(XPLUG_SRC:plugins/%.c=$(B)/plugins/%.so)
 EX_SRC    := $(sort $(wildcard examples/*.c))
 EX_BIN    := $(EX_SRC:examples/%.c=$(B)/examples/%)
 
-.PHONY: all test test-asan test-ubsan test-tsan bench bench-compare clean deps install fuzz run
+.PHONY: all test test-asan test-ubsan test-tsan bench bench-compare clean deps install uninstall fuzz run
 .DEFAULT_GOAL := all
 
-all: $(B)/libgort.a $(B)/libgort.so $(GORTD) $(XPLUG_SO) $(TEST_BIN) $(PROG_BIN) $(PLUGIN_SO) $(BENCH_BIN) $(EX_BIN)
+all: $(B)/libgort.a $(B)/libgort.so $(GORTD) $(GORTCTL) $(XPLUG_SO) $(TEST_BIN) $(PROG_BIN) $(PLUGIN_SO) $(BENCH_BIN) $(EX_BIN)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -78,12 +106,15 @@ $(B)/libgort.a: $(RT_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 $(B)/libgort.so: $(RT_PIC)
-	$(CC) $(ALLFLAGS) -shared -Wl,-soname,libgort.so.0 -o $@ $^ $(LDLIBS)
+	$(CC) $(ALLFLAGS) -shared -Wl,-soname,libgort.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
 
 # gortd links the whole static runtime, not only what the daemon calls,
 # and exports it: plugins resolve every gort_* function from gortd.
 $(GORTD): $(DAEMON_OBJ) $(PROTO_OBJ) $(B)/libgort.a
 	$(CC) $(ALLFLAGS) -rdynamic -o $@ $(DAEMON_OBJ) $(PROTO_OBJ) -Wl,--whole-archive $(B)/libgort.a -Wl,--no-whole-archive $(EVENT_LIBS) $(JANSSON_LIBS) $(SQLITE_LIBS) $(LDLIBS)
+
+$(GORTCTL): $(CTL_OBJ) $(PROTO_OBJ)
+	$(CC) $(ALLFLAGS) -o $@ $(CTL_OBJ) $(PROTO_OBJ) $(JANSSON_LIBS)
 
 # Test suites, helper programs, benchmarks and examples link the static
 # library so that tests may also reach internal hooks; the suites also get
@@ -91,7 +122,7 @@ $(GORTD): $(DAEMON_OBJ) $(PROTO_OBJ) $(B)/libgort.a
 $(B)/tests/%: tests/%.c $(B)/libgort.a $(PROTO_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(PROTO_OBJ) $(B)/libgort.a $(CMOCKA) $(JANSSON_LIBS) $(SQLITE_LIBS) $(LDLIBS) -lm
-$(TEST_BIN): | $(GORTD)
+$(TEST_BIN): | $(GORTD) $(GORTCTL)
 $(B)/tests/progs/%: tests/progs/%.c $(B)/libgort.a
 	@mkdir -p $(@D)
 	$(CC) $(ALLFLAGS) -MMD -MP -rdynamic -o $@ $< $(B)/libgort.a $(LDLIBS)
@@ -152,6 +183,73 @@ bench-compare: all
 
 deps:
 	@scripts/deps.sh
+
+# install: the programs, the library (libgort.so.0 with its soname, the
+# static archive, headers, gort.pc), man pages, bash completion, the
+# systemd unit with its sysusers.d and tmpfiles.d files, an example
+# configuration (copied to SYSCONFDIR/gortd/gortd.conf only when there is
+# none) and the example plugins.  Without DESTDIR, as root, it then runs
+# ldconfig and, on a systemd host, creates the gortd user and directories
+# and reloads systemd (POST_INSTALL=no skips these steps); starting the
+# service is left to `systemctl enable --now gortd`.
+POST_INSTALL ?= yes
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' \
+	-e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	-e 's|@PLUGINDIR@|$(PLUGINDIR)|g' -e 's|@VERSION@|$(GORT_VERSION)|g'
+install: $(B)/libgort.a $(B)/libgort.so $(GORTD) $(GORTCTL) $(XPLUG_SO)
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(INCLUDEDIR)/gort $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(PLUGINDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/gortd $(DESTDIR)$(SYSCONFDIR)/gortd/plugins.d
+	install -m 0755 $(GORTCTL) $(DESTDIR)$(BINDIR)/gortctl
+	install -m 0755 $(GORTD) $(DESTDIR)$(SBINDIR)/gortd
+	install -m 0755 $(B)/libgort.so $(DESTDIR)$(LIBDIR)/$(SOFULL)
+	ln -sf $(SOFULL) $(DESTDIR)$(LIBDIR)/libgort.so.$(SOVERSION)
+	ln -sf libgort.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libgort.so
+	install -m 0644 $(B)/libgort.a $(DESTDIR)$(LIBDIR)/libgort.a
+	install -m 0644 include/gort/*.h $(DESTDIR)$(INCLUDEDIR)/gort/
+	$(SUBST) gort.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/gort.pc && chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/gort.pc
+	install -m 0644 man/gortctl.1 $(DESTDIR)$(MANDIR)/man1/gortctl.1
+	install -m 0644 man/gortd.8 $(DESTDIR)$(MANDIR)/man8/gortd.8
+	install -m 0644 completion/gortctl.bash $(DESTDIR)$(BASHCOMPDIR)/gortctl
+	install -m 0644 $(XPLUG_SO) $(DESTDIR)$(PLUGINDIR)/
+	$(SUBST) systemd/gortd.service.in >$(DESTDIR)$(UNITDIR)/gortd.service && chmod 0644 $(DESTDIR)$(UNITDIR)/gortd.service
+	install -m 0644 systemd/gortd.sysusers $(DESTDIR)$(SYSUSERSDIR)/gortd.conf
+	$(SUBST) systemd/gortd.tmpfiles.in >$(DESTDIR)$(TMPFILESDIR)/gortd.conf && chmod 0644 $(DESTDIR)$(TMPFILESDIR)/gortd.conf
+	$(SUBST) systemd/gortd.conf.in >$(DESTDIR)$(DOCDIR)/gortd.conf.example && chmod 0644 $(DESTDIR)$(DOCDIR)/gortd.conf.example
+	install -m 0644 proto/PROTOCOL.md README.md $(DESTDIR)$(DOCDIR)/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/gortd/gortd.conf ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/gortd/gortd.conf (the new example is $(DOCDIR)/gortd.conf.example)"; \
+	else \
+		echo "install -m 0644 $(DESTDIR)$(DOCDIR)/gortd.conf.example $(DESTDIR)$(SYSCONFDIR)/gortd/gortd.conf"; \
+		install -m 0644 $(DESTDIR)$(DOCDIR)/gortd.conf.example $(DESTDIR)$(SYSCONFDIR)/gortd/gortd.conf; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ "$(POST_INSTALL)" = yes ] && [ "$$(id -u)" -eq 0 ]; then \
+		if command -v ldconfig >/dev/null; then echo ldconfig; ldconfig; fi; \
+		if [ -d /run/systemd/system ]; then \
+			echo "systemd-sysusers gortd.conf; systemd-tmpfiles --create gortd.conf; systemctl daemon-reload"; \
+			systemd-sysusers $(SYSUSERSDIR)/gortd.conf && \
+			systemd-tmpfiles --create $(TMPFILESDIR)/gortd.conf && \
+			systemctl daemon-reload && \
+			echo "installed; start the service with: systemctl enable --now gortd"; \
+		fi; \
+	fi
+
+# uninstall removes what install put there but the configuration
+# (SYSCONFDIR/gortd) and the daemon's state (/var/lib/gortd).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/gortctl $(DESTDIR)$(SBINDIR)/gortd
+	rm -f $(DESTDIR)$(LIBDIR)/$(SOFULL) $(DESTDIR)$(LIBDIR)/libgort.so.$(SOVERSION) \
+		$(DESTDIR)$(LIBDIR)/libgort.so $(DESTDIR)$(LIBDIR)/libgort.a $(DESTDIR)$(PKGCONFIGDIR)/gort.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/gort $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(MANDIR)/man1/gortctl.1 $(DESTDIR)$(MANDIR)/man8/gortd.8 $(DESTDIR)$(BASHCOMPDIR)/gortctl
+	rm -f $(addprefix $(DESTDIR)$(PLUGINDIR)/,$(notdir $(XPLUG_SO)))
+	-rmdir $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(PREFIX)/lib/gortd 2>/dev/null
+	rm -f $(DESTDIR)$(UNITDIR)/gortd.service $(DESTDIR)$(SYSUSERSDIR)/gortd.conf $(DESTDIR)$(TMPFILESDIR)/gortd.conf
+	@if [ -z "$(DESTDIR)" ] && [ "$(POST_INSTALL)" = yes ] && [ "$$(id -u)" -eq 0 ] && [ -d /run/systemd/system ]; then \
+		echo "systemctl daemon-reload"; systemctl daemon-reload; fi
+	@echo "left in place: $(DESTDIR)$(SYSCONFDIR)/gortd and the service's state in /var/lib/gortd"
 
 clean:
 	rm -rf build

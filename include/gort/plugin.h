@@ -3,12 +3,13 @@
  *
  * A plugin is a shared object exporting one data symbol, gort_plugin_v1,
  * that describes it: the ABI version, a name, a version string, optional
- * init and fini functions and a table of tasks.  Build one with
+ * init and fini functions and a table of tasks.  Build one against the
+ * installed headers, or the source tree's include/, with
  *
- *     cc -shared -fPIC -I<gort>/include -o hello.so hello.c
+ *     cc -shared -fPIC $(pkg-config --cflags gort) -o hello.so hello.c
  *
- * and nothing else: the gort_* functions resolve from gortd when it loads
- * the file.  (Code built with a sanitizer faults inside the sanitizer's
+ * and link nothing else (not -lgort): the gort_* functions resolve from
+ * gortd when it loads the file.  (Code built with a sanitizer faults inside the sanitizer's
  * instrumentation, outside the plugin's own code, where a fault stays
  * fatal.)  A minimal plugin:
  *
@@ -63,6 +64,12 @@
  * Code that computes for long without calling the runtime should call
  * gort_safepoint() now and then: gort preempts only at safe points, and a
  * goroutine that never reaches one delays every collection.
+ *
+ * Signals.  gortd blocks SIGTERM, SIGINT, SIGHUP and SIGQUIT in every
+ * thread and reads them from a signalfd: a plugin must not install
+ * handlers for them or unblock them.  A child made with fork() gets them
+ * unblocked again; one started with posix_spawn() inherits the blocked
+ * mask unless the plugin passes POSIX_SPAWN_SETSIGMASK with an empty set.
  */
 #ifndef GORT_PLUGIN_H
 #define GORT_PLUGIN_H
