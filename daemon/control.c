@@ -1426,6 +1426,8 @@ static void run_rescan(struct job *j)
 
 static void handle_signal(int sig)
 {
+    if (srv.stopping && sig != SIGQUIT)
+        return;   /* read in the same batch as the signal that stopped it */
     switch (sig) {
     case SIGTERM:
     case SIGINT:
