@@ -104,19 +104,31 @@ static void print_history_state(json_t *h)
                col_reset());
 }
 
+/* The start of a command that takes no options or arguments and shows
+ * one answer: the answer to show as a table, or NULL with *rc the exit
+ * code (0 once --json printed it raw). */
+static json_t *ask_for_table(int argc, char **argv, const char *cmd, int *rc)
+{
+    int n;
+    *rc = parse_opts(argc, argv, (const struct opt[]){{NULL}}, &n);
+    if (*rc || (*rc = want_args(argv[0], n, 0, 0)))
+        return NULL;
+    json_t *v = ask(cmd, NULL, rc);
+    if (v && ctl.json) {
+        print_json(v);
+        json_decref(v);
+        *rc = 0;
+        return NULL;
+    }
+    return v;
+}
+
 int cmd_stats(int argc, char **argv)
 {
-    int n, rc = parse_opts(argc, argv, (const struct opt[]){{NULL}}, &n);
-    if (rc || (rc = want_args(argv[0], n, 0, 0)))
-        return rc;
-    json_t *s = ask("stats", NULL, &rc);
+    int rc;
+    json_t *s = ask_for_table(argc, argv, "stats", &rc);
     if (!s)
         return rc;
-    if (ctl.json) {
-        print_json(s);
-        json_decref(s);
-        return 0;
-    }
     char a[FMT_SIZE];
     printf("%sgortd %s%s, pid %lld, up %s, socket %s\n", col_bold(),
            jstr(ctl.greeting, "version", "?"), col_reset(), (long long)jint(s, "pid", 0),
@@ -172,17 +184,10 @@ static void ns_line(const char *name, json_t *m, const char *key)
 
 int cmd_memstats(int argc, char **argv)
 {
-    int n, rc = parse_opts(argc, argv, (const struct opt[]){{NULL}}, &n);
-    if (rc || (rc = want_args(argv[0], n, 0, 0)))
-        return rc;
-    json_t *m = ask("memstats", NULL, &rc);
+    int rc;
+    json_t *m = ask_for_table(argc, argv, "memstats", &rc);
     if (!m)
         return rc;
-    if (ctl.json) {
-        print_json(m);
-        json_decref(m);
-        return 0;
-    }
     char a[FMT_SIZE], b[FMT_SIZE];
     mem_line("alloc", m, "alloc");
     mem_line("total-alloc", m, "total_alloc");
@@ -242,17 +247,10 @@ int cmd_memstats(int argc, char **argv)
 
 int cmd_plugins(int argc, char **argv)
 {
-    int n, rc = parse_opts(argc, argv, (const struct opt[]){{NULL}}, &n);
-    if (rc || (rc = want_args(argv[0], n, 0, 0)))
-        return rc;
-    json_t *r = ask("plugins", NULL, &rc);
+    int rc;
+    json_t *r = ask_for_table(argc, argv, "plugins", &rc);
     if (!r)
         return rc;
-    if (ctl.json) {
-        print_json(r);
-        json_decref(r);
-        return 0;
-    }
     json_t *plugins = json_object_get(r, "plugins");
     if (json_array_size(plugins) == 0) {
         printf("no plugins loaded\n");
