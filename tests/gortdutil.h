@@ -352,6 +352,24 @@ static inline const char *status_text(int st)
     return kept_printf("wait status %#x", st);
 }
 
+/* In a child the suite forked: die with the suite whatever happens to
+ * it, run in cwd (NULL: stay), stdin from /dev/null, stdout and stderr
+ * into the files out and err.  Exits 127 when any of it fails. */
+static inline void child_stdio(pid_t parent, const char *cwd, const char *out, const char *err)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    int i = open("/dev/null", O_RDONLY);
+    int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (i < 0 || o < 0 || e < 0 || (cwd && chdir(cwd) != 0))
+        _exit(127);
+    dup2(i, 0);
+    dup2(o, 1);
+    dup2(e, 2);
+}
+
 /* Fork and exec gortd with args (NULL-terminated); env ("NAME=value", or
  * several such separated by newlines) is added to its environment when not
  * NULL.  stdout and stderr go to files
@@ -378,18 +396,7 @@ static inline struct daemon *spawn(const char *const *args, const char *env)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        /* Die with the suite, whatever happens to it. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int in = open("/dev/null", O_RDONLY);
-        int out = open(d->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0)
-            _exit(127);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
+        child_stdio(parent, NULL, d->out, d->log);
         for (char *e = env ? strdup(env) : NULL, *next; e && *e; e = next) {
             next = strchrnul(e, '\n');
             if (*next)
@@ -917,19 +924,9 @@ static inline struct ctl_proc *gortctl_start(const char *cwd, const char *const 
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int in = open("/dev/null", O_RDONLY);
-        int out = open(p->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(p->err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0 || (cwd && chdir(cwd) != 0))
-            _exit(127);
+        child_stdio(parent, cwd, p->out, p->err);
         if (uid >= 0 && (setgroups(0, NULL) != 0 || setgid((gid_t)uid) != 0 || setuid((uid_t)uid) != 0))
             _exit(127);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
         for (; env && *env; env++) {
             if (strchr(*env, '='))
                 putenv((char *)*env);
