@@ -209,11 +209,30 @@ static uintptr_t pagebits(uintptr_t base, uintptr_t npages, size_t field, int op
 #define RELEASED offsetof(heaparena, released)
 #define DIRTY offsetof(heaparena, dirty)
 
-static bool pagebit(uintptr_t p, size_t field)
+/* The first of the npages pages from base whose field bit is set (set
+ * true) or clear (set false), as a page count from base; npages when there
+ * is none.  A word of the bitmap at a time. */
+static uintptr_t pagebits_find(uintptr_t base, uintptr_t npages, size_t field, bool set)
 {
-    uint64_t *bits = (uint64_t *)((char *)arena_of(p) + field);
-    uintptr_t i = page_index(p);
-    return (bits[i / 64] >> (i % 64)) & 1;
+    uintptr_t done = 0;
+    while (done < npages) {
+        heaparena *ha = arena_of(base);
+        const uint64_t *bits = (const uint64_t *)((char *)ha + field);
+        uintptr_t i = page_index(base);
+        uintptr_t n = ARENA_PAGES - i < npages - done ? ARENA_PAGES - i : npages - done;
+        for (uintptr_t j = i; j < i + n;) {
+            uintptr_t w = j / 64, b = j % 64;
+            uintptr_t k = 64 - b < i + n - j ? 64 - b : i + n - j;
+            uint64_t mask = (k == 64 ? ~(uint64_t)0 : (((uint64_t)1 << k) - 1)) << b;
+            uint64_t hit = (set ? bits[w] : ~bits[w]) & mask;
+            if (hit)
+                return done + (j - i) + ((uintptr_t)__builtin_ctzll(hit) - b);
+            j += k;
+        }
+        base += n * PAGE_SIZE;
+        done += n;
+    }
+    return npages;
 }
 
 /* ------------------------------------------------------------------ */
@@ -641,36 +660,59 @@ void mheap_free(mspan *s)
 /* ------------------------------------------------------------------ */
 /* Releasing free pages                                                 */
 
-/* The collector's pointer bitmap of a released range goes too, a bitmap
- * page (4 KiB, 256 KiB of heap) at a time when all of its heap is free and
- * released. */
-static void release_ptrbits(uintptr_t base, uintptr_t end)
+#define PTRBITS_CHUNK ((uintptr_t)4096 * 64)   /* heap bytes per 4 KiB bitmap page */
+
+/* Whether the bitmap page of the chunk at c (PTRBITS_CHUNK-aligned) may go:
+ * the chunk lies in [lo, hi), the free span, and all of it is released. */
+static bool chunk_released(uintptr_t c, uintptr_t lo, uintptr_t hi)
 {
-    const uintptr_t span = 4096 * 64;   /* heap bytes per bitmap page */
-    for (uintptr_t a = (base + span - 1) & ~(span - 1); a + span <= end; a += span) {
-        heaparena *ha = arena_of(a);
-        /* ptrbits is the page-aligned start of the page-aligned record,
-         * and span-aligned heap maps to a whole bitmap page. */
-        uint64_t *w = &ha->ptrbits[(a & (ARENA_BYTES - 1)) / 8 / 64];
-        if (madvise(w, 4096, MADV_DONTNEED) != 0)
+    uintptr_t n = PTRBITS_CHUNK / PAGE_SIZE;
+    return c >= lo && c + PTRBITS_CHUNK <= hi && pagebits_find(c, n, RELEASED, false) == n;
+}
+
+/* The collector's pointer bitmap goes with the heap it describes: a bitmap
+ * page (4 KiB, 256 KiB of heap) when all of its heap is free and released.
+ * [a, b) was just released inside the free span [lo, hi); the chunks it
+ * completes are those it overlaps, and the two at its ends only if the
+ * rest of them was released before.  Runs of bitmap pages go in one call
+ * (an arena's bitmap is one array). */
+static void release_ptrbits(uintptr_t a, uintptr_t b, uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t first = a & ~(PTRBITS_CHUNK - 1);
+    uintptr_t last = (b + PTRBITS_CHUNK - 1) & ~(PTRBITS_CHUNK - 1);   /* exclusive */
+    if (!chunk_released(first, lo, hi))
+        first += PTRBITS_CHUNK;
+    if (last > first && !chunk_released(last - PTRBITS_CHUNK, lo, hi))
+        last -= PTRBITS_CHUNK;
+    while (first < last) {
+        /* One arena's part of [first, last) at a time. */
+        uintptr_t arena_end = (first & ~(uintptr_t)(ARENA_BYTES - 1)) + ARENA_BYTES;
+        uintptr_t stop = last < arena_end ? last : arena_end;
+        heaparena *ha = arena_of(first);
+        /* ptrbits is page-aligned in the page-aligned record, and a chunk
+         * maps to a whole bitmap page. */
+        uint64_t *w = &ha->ptrbits[(first & (ARENA_BYTES - 1)) / 8 / 64];
+        size_t len = (stop - first) / PTRBITS_CHUNK * 4096;
+        if (madvise(w, len, MADV_DONTNEED) != 0)
             return;   /* cannot happen for an aligned private mapping; harmless */
+        first = stop;
     }
 }
 
 /* Release up to maxpages unreleased pages of free span s, starting at its
- * first unreleased page.  mheap.lock held.  Returns pages released. */
-static uintptr_t release_some(mspan *s, uintptr_t maxpages)
+ * first unreleased page.  mheap.lock held.  Returns pages released; *all
+ * says whether none of s is left unreleased. */
+static uintptr_t release_some(mspan *s, uintptr_t maxpages, bool *all)
 {
     uintptr_t end = s->base + s->npages * PAGE_SIZE;
-    uintptr_t a = s->base;
-    while (a < end && pagebit(a, RELEASED))
-        a += PAGE_SIZE;
-    if (a == end)
+    uintptr_t skip = pagebits_find(s->base, s->npages, RELEASED, false);
+    *all = skip == s->npages;
+    if (*all)
         return 0;
-    uintptr_t b = a;
-    while (b < end && !pagebit(b, RELEASED) && (b - a) / PAGE_SIZE < maxpages)
-        b += PAGE_SIZE;
-    uintptr_t n = (b - a) / PAGE_SIZE;
+    uintptr_t a = s->base + skip * PAGE_SIZE;
+    uintptr_t left = s->npages - skip;
+    uintptr_t n = pagebits_find(a, left < maxpages ? left : maxpages, RELEASED, true);
+    uintptr_t b = a + n * PAGE_SIZE;
     int advice = debug.madvdontneed ? MADV_DONTNEED : MADV_FREE;
     int rc = madvise((void *)a, b - a, advice);
     if (rc != 0 && advice == MADV_FREE) {
@@ -683,14 +725,10 @@ static uintptr_t release_some(mspan *s, uintptr_t maxpages)
     pagebits(a, n, RELEASED, BITS_SET);
     if (rc == 0 && advice == MADV_DONTNEED) {
         pagebits(a, n, DIRTY, BITS_CLEAR);
-        /* Widen to the whole free span for the bitmap pages. */
-        uintptr_t lo = a, hi = b;
-        while (lo > s->base && pagebit(lo - PAGE_SIZE, RELEASED))
-            lo -= PAGE_SIZE;
-        while (hi < end && pagebit(hi, RELEASED))
-            hi += PAGE_SIZE;
-        release_ptrbits(lo, hi);
+        release_ptrbits(a, b, s->base, end);
     }
+    /* Pages before a were released already. */
+    *all = b == end || pagebits_find(b, (end - b) / PAGE_SIZE, RELEASED, false) == (end - b) / PAGE_SIZE;
     atomic_fetch_add_explicit(&heapstats.heap_released, n * PAGE_SIZE, memory_order_relaxed);
     atomic_fetch_add_explicit(&heapstats.scav_released_total, n * PAGE_SIZE, memory_order_relaxed);
     return n;
@@ -714,8 +752,9 @@ uint64_t mheap_scavenge(uint64_t nbytes, int64_t olderthan)
         uint64_t want = (nbytes - released + PAGE_SIZE - 1) / PAGE_SIZE;
         if (want < SCAV_CHUNK_PAGES)
             want = SCAV_CHUNK_PAGES;
-        uintptr_t n = release_some(s, want < step ? want : step);
-        if (pagebits(s->base, s->npages, RELEASED, BITS_COUNT) == s->npages) {
+        bool all;
+        uintptr_t n = release_some(s, want < step ? want : step, &all);
+        if (all) {
             spanlist_remove(&mheap_.unscav, s);
             s->scavlisted = false;
         }

@@ -9,6 +9,7 @@
  * operations in flight.
  */
 #include <string.h>
+#include <sys/mman.h>
 
 #include "malloc.h"
 #include "print.h"
@@ -201,6 +202,26 @@ uint64_t rt_test_heap_sys(void)
 bool rt_test_heap_ptrbit(const void *p)
 {
     return heap_ptrbit((uintptr_t)p);
+}
+
+size_t rt_test_heap_ptrbits_resident(const void *p, size_t len, size_t *pages)
+{
+    const uintptr_t chunk = (uintptr_t)4096 * 64;   /* heap bytes per bitmap page */
+    uintptr_t a = ((uintptr_t)p + chunk - 1) & ~(chunk - 1), end = (uintptr_t)p + len;
+    size_t n = 0, resident = 0;
+    for (; a + chunk <= end; a += chunk) {
+        heaparena *ha = arena_of(a);
+        if (!ha)
+            continue;
+        unsigned char in = 0;
+        if (mincore(&ha->ptrbits[(a & (ARENA_BYTES - 1)) / 8 / 64], 4096, &in) != 0)
+            rt_throw("mincore on the pointer bitmap failed");
+        n++;
+        resident += in & 1;
+    }
+    if (pages)
+        *pages = n;
+    return resident;
 }
 
 bool rt_test_heap_noscan(const void *p, size_t *npages)

@@ -64,6 +64,9 @@ size_t rt_test_heap_free_runs(size_t *free_pages);
 uint64_t rt_test_heap_sys(void);
 /* The collector's pointer bit for the 8-byte word at p (heap memory). */
 bool rt_test_heap_ptrbit(const void *p);
+/* Of the 4 KiB pages of the pointer bitmap that describe whole 256 KiB
+ * chunks of [p, p+len), how many are resident; *pages counts them all. */
+size_t rt_test_heap_ptrbits_resident(const void *p, size_t len, size_t *pages);
 /* Span class info for the object at p: true if noscan; *npages of the span. */
 bool rt_test_heap_noscan(const void *p, size_t *npages);
 

@@ -1378,6 +1378,37 @@ static void test_rss_returns_after_a_1gib_burst_is_freed_and_released(void **sta
     assert_true(rss_end - rss0 <= slack);
 }
 
+/* The collector's pointer bitmap (one 4 KiB page for each 256 KiB of heap)
+ * goes back to the OS with the heap it describes.  gort_free_os_memory
+ * releases a large free run in steps of 1 MiB, which start at the run's
+ * first page, not on a chunk boundary: the chunks that straddle two steps
+ * must go as well as those inside one. */
+static void test_free_os_memory_gives_back_the_pointer_bitmap_of_the_freed_heap(void **state)
+{
+    enum { N = 48 };
+    const size_t size = MIB + 24 * KIB;   /* objects that do not line up with the chunks */
+    free_all();
+    gort_free_os_memory();
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < N; i++) {
+        /* Conservative: every pointer bit of the object is set. */
+        uintptr_t p = (uintptr_t)gort_alloc(size);
+        lo = p < lo ? p : lo;
+        hi = p + size > hi ? p + size : hi;
+    }
+    size_t pages;
+    size_t before = rt_test_heap_ptrbits_resident((void *)lo, hi - lo, &pages);
+    free_all();
+    gort_free_os_memory();
+    size_t after = rt_test_heap_ptrbits_resident((void *)lo, hi - lo, NULL);
+    print_message("pointer bitmap of %d objects of %zu KiB over %zu MiB of heap: %zu of its %zu pages "
+                  "resident while they lived, %zu after gort_free_os_memory\n",
+                  N, size / KIB, (size_t)(hi - lo) / MIB, before, pages, after);
+    /* Each object covers at least 3 whole chunks, whose bits it set. */
+    assert_true(before >= 3 * N);
+    assert_int_equal(after, 0);
+}
+
 /* ---------------------------------------------------------------------
  * 12. Bad input
  * ------------------------------------------------------------------- */
@@ -1691,6 +1722,7 @@ static void run_all(void *arg)
         T(test_concurrent_allocation_on_every_p_never_hands_out_overlapping_objects),
         T(test_memstats_identities_hold_at_quiescent_points),
         T(test_rss_returns_after_a_1gib_burst_is_freed_and_released),
+        T(test_free_os_memory_gives_back_the_pointer_bitmap_of_the_freed_heap),
         T(test_bad_types_and_sizes_panic_and_zero_sizes_do_not),
         T(test_out_of_memory_is_fatal_and_names_the_size),
         T(test_pointer_bits_follow_the_type_even_in_reused_slots),
