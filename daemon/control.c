@@ -355,6 +355,8 @@ static void set_access(struct client *c)
 static void *job_main(void *arg)
 {
     struct job *j = arg;
+    /* As top -H and ps -L show it; tests wait for these to be gone. */
+    pthread_setname_np(pthread_self(), "gortd-job");
     j->run(j);
     free(j->sarg);
     pthread_mutex_lock(&srv.mu);

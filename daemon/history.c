@@ -690,6 +690,7 @@ static bool attempt(struct rec *batch, size_t *n, const struct writer_settings *
 static void *writer_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "gortd-history");
     size_t cap = RING_SLOTS, n = 0;
     struct rec *batch = malloc(cap * sizeof *batch);
     if (!batch) {
