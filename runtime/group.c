@@ -104,16 +104,19 @@ void group_resume(g_t *gp)
         gp->runstart = gort_nanotime();
 }
 
+/* A G outside any group has group NULL and the rest of its accounting
+ * zero: group_leave leaves it so.  Joining no group then writes nothing:
+ * the G was last used on another CPU, and its cache line stays shared. */
 void group_join(g_t *gp, gort_group *grp)
 {
+    if (!grp)
+        return;
     gp->group = grp;
     gp->runstart = 0;
     gp->acct_bytes = gp->acct_objects = 0;
     gp->containing = false;
-    if (grp) {
-        atomic_fetch_add_explicit(&grp->goroutines, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&grp->started, 1, memory_order_relaxed);
-    }
+    atomic_fetch_add_explicit(&grp->goroutines, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&grp->started, 1, memory_order_relaxed);
 }
 
 void group_leave(g_t *gp)
@@ -122,6 +125,9 @@ void group_leave(g_t *gp)
     if (!grp)
         return;
     gp->group = NULL;
+    gp->runstart = 0;
+    gp->acct_bytes = gp->acct_objects = 0;
+    gp->containing = false;
     /* Release: whoever sees the count reach zero (gort_group_free, an
      * unloader) sees everything the goroutine did. */
     atomic_fetch_sub_explicit(&grp->goroutines, 1, memory_order_release);

@@ -1020,14 +1020,16 @@ static g_t *goexit0(g_t *gp)
     pcount_add(&pp->stackinuse[gp->stack.kind], -1);
     pcount_add(&pp->stackbytes, -(int64_t)(gp->stack.hi - gp->stack.lo));
     bool locked = gp->lockedm != NULL;
-    WRITE_ONCE(gp->lockedm, NULL);
-    WRITE_ONCE(mp->lockedg, NULL);
-    gp->locked_ext = gp->locked_int = 0;
+    if (locked) {
+        WRITE_ONCE(gp->lockedm, NULL);
+        WRITE_ONCE(mp->lockedg, NULL);
+        gp->locked_ext = gp->locked_int = 0;
+    }
     WRITE_ONCE(gp->m, NULL);
     atomic_store_explicit(&mp->curg, NULL, memory_order_relaxed);
     WRITE_ONCE(gp->label, NULL);
     group_leave(gp);
-    gp->preempt = false;
+    atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
     panic_gfree(gp);
     /* A goroutine that used more than the top 8 KiB of its stack gives
      * those pages back now; the probe word is the first one below the
@@ -1256,6 +1258,12 @@ static g_t *gfget(p_t *pp, size_t size, int *err)
         gp = pp->gfree;
         pp->gfree = gp->schedlink;
         WRITE_ONCE(pp->gfreecnt, pp->gfreecnt - 1);
+        /* The next G out is usually in another CPU's cache (it died
+         * there): start moving the two lines newproc writes now. */
+        if (pp->gfree) {
+            __builtin_prefetch(pp->gfree, 1);
+            __builtin_prefetch((char *)pp->gfree + 64, 1);
+        }
     } else if (!pp) {
         rtlock_lock(&sched.gflock);
         if ((gp = sched.gfree_stack)) {
@@ -1299,10 +1307,12 @@ static g_t *gfget(p_t *pp, size_t size, int *err)
 }
 
 /* Lay out the initial frame: gort_ctx_switch "returns" into the trampoline
- * with gp in r12 (see arch/amd64.S for the frame layout). */
+ * with gp in r12 (see arch/amd64.S for the frame layout).  The frame is
+ * the 64 bytes of one cache line: written here and read by the M that
+ * first runs the goroutine, usually on another CPU, it moves once. */
 static void gostartframe(g_t *gp)
 {
-    uint64_t *top = (uint64_t *)((gp->stack.hi - 16) & ~(uintptr_t)15);
+    uint64_t *top = (uint64_t *)((gp->stack.hi - 64) & ~(uintptr_t)63);
     top[-1] = (uint64_t)(uintptr_t)gort_ctx_trampoline;
     top[-2] = 0;                        /* rbp: ends frame-pointer walks */
     top[-3] = 0;                        /* rbx */
@@ -1380,7 +1390,6 @@ int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, struct g
     WRITE_ONCE(gp->label, label ? label : (user ? cur->label : NULL));
     group_join(gp, system ? NULL : group ? group : user ? cur->group : NULL);
     WRITE_ONCE(gp->system, system);   /* dumps read it under allglock only */
-    WRITE_ONCE(gp->waitsince, 0);
     WRITE_ONCE(gp->waitreason, WR_ZERO);
     gp->limited = limited;
     int64_t stackbytes = (int64_t)(gp->stack.hi - gp->stack.lo);
