@@ -102,13 +102,17 @@ static gort_panic_info *newpanic(g_t *gp, void *value, char *msg)
     p->msg = msg;
     p->kept = gp->panickept;
     gp->panickept = p;
+    gp->deferused = true;
     return p;
 }
 
 void panic_gfree(g_t *gp)
 {
-    /* Only what a goroutine used is written: the G is usually reused on
-     * another CPU, and a clean cache line stays shared. */
+    /* Only what a goroutine used is read or written: the G is usually
+     * reused on another CPU, and each line touched moves. */
+    if (!gp->deferused)
+        return;
+    gp->deferused = false;
     if (gp->panickept) {
         for (gort_panic_info *p = gp->panickept, *next; p; p = next) {
             next = p->kept;
@@ -175,6 +179,7 @@ gort_panic_info *gort_pcall(gort_fn fn, void *arg)
     f.defers = NULL;
     f.parent = gp->pframe;
     f.recovered = NULL;
+    gp->deferused = true;
     gp->pframe = &f;
     /* f lives in memory (its address is in gp->pframe), so its fields are
      * reloaded after a longjmp; gp and fn are not changed after _setjmp. */
@@ -195,6 +200,7 @@ void gort_defer(gort_fn fn, void *arg)
     g_t *gp = getg_or_die("gort_defer");
     if (!fn)
         panic_runtime("gort_defer: NULL function");
+    gp->deferused = true;
     pframe *f = curframe(gp);
     gdefer *d = newdefer(gp);
     d->fn = fn;

@@ -51,6 +51,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1062,7 +1063,7 @@ void gort_gostart(g_t *gp)
 #endif
     finish_switch();
     gp->fn(gp->arg);
-    if (gp->topframe.defers)
+    if (gp->deferused && gp->topframe.defers)
         pframe_top_return(gp);
     goexit1();
 }
@@ -1084,6 +1085,12 @@ static void mexit(m_t *mp)
 
 /* ------------------------------------------------------------------ */
 /* Creating goroutines                                                 */
+
+/* Gs are 64-byte aligned; the common path of a goroutine's life touches
+ * only the first two lines (see struct g). */
+_Static_assert(offsetof(g_t, schedlink) == 64, "struct g: line 1 starts at schedlink");
+_Static_assert(offsetof(g_t, deferused) < 128, "struct g: deferused is on line 1");
+_Static_assert(offsetof(g_t, waitsince) == 128, "struct g: line 2 starts at waitsince");
 
 static g_t *galloc(void)
 {

@@ -60,11 +60,12 @@ struct p;
 
 /* A goroutine.  ctx must stay first: the context switch saves into it. */
 typedef struct g {
-    /* The first three cache lines hold everything a goroutine's life from
-     * gort_go to exit touches; the rest is what only some goroutines use
-     * (channel waits, defers, sleeps) and the allgs bookkeeping.  A G
-     * usually dies on one CPU and is reused on another, so each line
-     * touched is a line moved. */
+    /* The first two cache lines hold everything a goroutine's life from
+     * gort_go to exit touches when it uses no group, no defer and no
+     * LockOSThread; the rest is read or written only by goroutines that
+     * use those, or park, and by dumps and the collector.  A G usually
+     * dies on one CPU and is reused on another, so each line touched is
+     * a line moved: the common path stays off the rest. */
     void *ctx_sp;                 /* saved stack pointer while not running */
     struct stack stack;           /* [lo, hi) and where it came from */
     _Atomic uint32_t status;      /* G_*, changed with casgstatus */
@@ -75,22 +76,28 @@ typedef struct g {
     uint64_t goid;
     struct m *m;                  /* M running it, while running or in syscall */
     struct m *lockedm;            /* M it is wired to (LockOSThread) */
-    uint32_t locked_ext;          /* gort_lock_os_thread nesting */
-    uint32_t locked_int;          /* runtime-internal LockOSThread */
+    /* Second line. */
     struct g *schedlink;          /* run queue / free list link */
     gort_fn fn;                   /* start function and argument */
     void *arg;
     uint64_t parent_goid;         /* creator, for dumps */
     void *gopc;                   /* return address of the gort_go call */
     const char *label;
-    int64_t waitsince;            /* coarse clock at park, for dumps */
-    /* Its accounting group (group.c), or NULL; with one: when it last got
-     * its thread (0 while it has none) and what it allocated since then. */
+    /* Its accounting group (group.c), or NULL. */
     struct gort_group *group;
+    /* Set once the G has deferred, protected a call or panicked: only then
+     * has the defer/panic state below anything for exit to clean up. */
+    bool deferused;
+    /* Third line. */
+    int64_t waitsince;            /* coarse clock at park, for dumps of waiting Gs */
+    /* LockOSThread nesting, non-zero only while lockedm is set. */
+    uint32_t locked_ext;          /* gort_lock_os_thread nesting */
+    uint32_t locked_int;          /* runtime-internal LockOSThread */
+    /* With a group: when it last got its thread (0 while it has none) and
+     * what it allocated since then. */
     int64_t runstart;
     uint64_t acct_bytes, acct_objects;
     bool containing;              /* its group's panic handler is running */
-    /* Third line. */
     void *param;                  /* passed by the waker to the parked G;
                                      relaxed atomics: the collector reads it
                                      while scanning the parked G */
