@@ -1032,14 +1032,17 @@ static g_t *goexit0(g_t *gp)
     group_leave(gp);
     atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
     panic_gfree(gp);
-    /* A goroutine that used more than the top 8 KiB of its stack gives
-     * those pages back now; the probe word is the first one below the
-     * kept top and reads zero (without committing memory) when unused. */
+    /* A goroutine that used all of the kept top 8 KiB of its stack gives
+     * the pages below back now.  The probe is the lowest word of the kept
+     * top, so reading it maps at most the zero page into a page that is
+     * never released: a probe below the kept top would fault again after
+     * every release, and make each release a TLB shootdown. */
     if (gp->stack.kind == STACK_GUARDED || gp->stack.kind == STACK_SLAB) {
-        const volatile uint64_t *probe =
-            (const uint64_t *)(gp->stack.hi - STACK_KEEP_TOP - sizeof(uint64_t));
-        if (*probe != 0)
+        volatile uint64_t *probe = (uint64_t *)(gp->stack.hi - STACK_KEEP_TOP);
+        if (*probe != 0) {
             stackrelease(&gp->stack, false);
+            *probe = 0;
+        }
     }
     gfput(pp, gp);
     if (locked) {
