@@ -84,9 +84,18 @@ __thread g_t *tls_g __attribute__((tls_model("initial-exec")));
 
 enum { RUNTIME_OFF = 0, RUNTIME_RUNNING = 1, RUNTIME_STOPPED = 2 };
 
-/* Dead Gs beyond this many per P move to the global list, half at a time;
- * the global list keeps at most GFREE_STACK_MAX stacks. */
-enum { GFREE_P_MAX = 64, GFREE_STACK_MAX = 16384 };
+/* Dead Gs beyond this many per P move to the global list, half at a time.
+ * The global list keeps GFREE_STACK_MAX stacks: sysmon's trim gives the
+ * stacks beyond that back to the stack pool.  Giving a stack back releases
+ * its pages, a TLB shootdown; a burst of exits that is followed by a burst
+ * of spawns would pay that and the page faults of reuse for nothing, so
+ * exits give back stacks themselves only beyond GFREE_STACK_HARD. */
+enum {
+    GFREE_P_MAX = 64,
+    GFREE_STACK_MAX = 16384,
+    GFREE_STACK_HARD = 4 * GFREE_STACK_MAX,
+    GFREE_TRIM_FREE_MAX = 64,     /* stacks one trim gives back at most */
+};
 
 static int32_t newprocs;          /* pending GOMAXPROCS (world stopped) */
 static int32_t initprocs;         /* GOMAXPROCS before the runtime starts */
@@ -1141,6 +1150,63 @@ static int allgadd(g_t *gp)
     return 0;
 }
 
+/* The global free lists are stacks of batches.  A batch is a chain of Gs
+ * through schedlink that ends in NULL; its first G holds its length and
+ * the next batch.  A P refills its empty list with a whole batch without
+ * touching the Gs in it: they died on other CPUs, and walking the chain
+ * under gflock would be one cache miss after another.  The counts
+ * (ngfree_*) are the callers' to keep; gflock held throughout. */
+static void gfbatch_push(g_t **list, g_t *head, int32_t n)
+{
+    head->gfbatch_next = *list;
+    head->gfbatch_n = n;
+    *list = head;
+}
+
+static g_t *gfbatch_pop(g_t **list, int32_t *n)
+{
+    g_t *head = *list;
+    if (head) {
+        *list = head->gfbatch_next;
+        *n = head->gfbatch_n;
+    }
+    return head;
+}
+
+static g_t *gfbatch_pop_one(g_t **list)
+{
+    g_t *gp = *list;
+    if (!gp)
+        return NULL;
+    if (gp->gfbatch_n > 1) {
+        /* The rest of its batch stays a batch. */
+        g_t *next = gp->schedlink;
+        next->gfbatch_next = gp->gfbatch_next;
+        next->gfbatch_n = gp->gfbatch_n - 1;
+        *list = next;
+    } else {
+        *list = gp->gfbatch_next;
+    }
+    gp->schedlink = NULL;
+    return gp;
+}
+
+static void ngfree_add(_Atomic int32_t *count, int32_t n)
+{
+    atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Put a G without a stack on the global list. */
+static void gfput_global_nostack(g_t *gp)
+{
+    gp->schedlink = NULL;
+    rtlock_lock(&sched.gflock);
+    gfbatch_push(&sched.gfree_nostack, gp, 1);
+    ngfree_add(&sched.ngfree_nostack, 1);
+    rtlock_unlock(&sched.gflock);
+}
+
 /* A new G with a stack of size bytes (0 = default). */
 static g_t *malg(size_t size, int *err)
 {
@@ -1153,11 +1219,7 @@ static g_t *malg(size_t size, int *err)
     *err = stackalloc(size, &gp->stack);
     if (*err) {
         /* Keep the G for reuse; it has no stack. */
-        rtlock_lock(&sched.gflock);
-        gp->schedlink = sched.gfree_nostack;
-        sched.gfree_nostack = gp;
-        sched.ngfree_nostack++;
-        rtlock_unlock(&sched.gflock);
+        gfput_global_nostack(gp);
         return NULL;
     }
 #if GORT_TSAN
@@ -1180,9 +1242,9 @@ static void gfput(p_t *pp, g_t *gp)
     WRITE_ONCE(pp->gfreecnt, pp->gfreecnt + 1);
     if (pp->gfreecnt < GFREE_P_MAX)
         return;
-    /* Move half to the global lists.  Stacks beyond the global cap go back
-     * to the stack pool (their pages released); sysmon trims the pages of
-     * the rest (gfree_trim). */
+    /* Move half to the global lists.  Stacks beyond the hard cap go back
+     * to the stack pool (their pages released); sysmon does the same
+     * beyond the soft cap and trims the pages of the rest (gfree_trim). */
     g_t *stk = NULL, *stktail = NULL, *nostk = NULL, *nostktail = NULL;
     int32_t nstk = 0, nnostk = 0;
     while (pp->gfreecnt > GFREE_P_MAX / 2) {
@@ -1207,7 +1269,7 @@ static void gfput(p_t *pp, g_t *gp)
         }
     }
     rtlock_lock(&sched.gflock);
-    if (nstk && sched.ngfree_stack + nstk > GFREE_STACK_MAX) {
+    if (nstk && sched.ngfree_stack + nstk > GFREE_STACK_HARD) {
         rtlock_unlock(&sched.gflock);
         for (g_t *g1 = stk; g1; g1 = g1->schedlink)
             stackfree(&g1->stack);
@@ -1222,15 +1284,13 @@ static void gfput(p_t *pp, g_t *gp)
         rtlock_lock(&sched.gflock);
     }
     if (stk) {
-        stktail->schedlink = sched.gfree_stack;
-        sched.gfree_stack = stk;
-        sched.ngfree_stack += nstk;
+        gfbatch_push(&sched.gfree_stack, stk, nstk);
+        ngfree_add(&sched.ngfree_stack, nstk);
         sched.gfree_dirty += nstk;
     }
     if (nostk) {
-        nostktail->schedlink = sched.gfree_nostack;
-        sched.gfree_nostack = nostk;
-        sched.ngfree_nostack += nnostk;
+        gfbatch_push(&sched.gfree_nostack, nostk, nnostk);
+        ngfree_add(&sched.ngfree_nostack, nnostk);
     }
     rtlock_unlock(&sched.gflock);
 }
@@ -1245,20 +1305,15 @@ static g_t *gfget(p_t *pp, size_t size, int *err)
         (atomic_load_explicit(&sched.ngfree_stack, memory_order_relaxed) != 0 ||
          atomic_load_explicit(&sched.ngfree_nostack, memory_order_relaxed) != 0)) {
         rtlock_lock(&sched.gflock);
-        while (pp->gfreecnt < 32) {
-            g_t *g1 = sched.gfree_stack;
-            if (g1) {
-                sched.gfree_stack = g1->schedlink;
-                sched.ngfree_stack--;
-            } else if ((g1 = sched.gfree_nostack)) {
-                sched.gfree_nostack = g1->schedlink;
-                sched.ngfree_nostack--;
-            } else {
-                break;
-            }
-            g1->schedlink = pp->gfree;
-            pp->gfree = g1;
-            WRITE_ONCE(pp->gfreecnt, pp->gfreecnt + 1);
+        int32_t n = 0;
+        g_t *b = gfbatch_pop(&sched.gfree_stack, &n);
+        if (b)
+            ngfree_add(&sched.ngfree_stack, -n);
+        else if ((b = gfbatch_pop(&sched.gfree_nostack, &n)))
+            ngfree_add(&sched.ngfree_nostack, -n);
+        if (b) {
+            pp->gfree = b;
+            WRITE_ONCE(pp->gfreecnt, n);
         }
         if (sched.gfree_dirty > sched.ngfree_stack)
             sched.gfree_dirty = sched.ngfree_stack;
@@ -1276,13 +1331,10 @@ static g_t *gfget(p_t *pp, size_t size, int *err)
         }
     } else if (!pp) {
         rtlock_lock(&sched.gflock);
-        if ((gp = sched.gfree_stack)) {
-            sched.gfree_stack = gp->schedlink;
-            sched.ngfree_stack--;
-        } else if ((gp = sched.gfree_nostack)) {
-            sched.gfree_nostack = gp->schedlink;
-            sched.ngfree_nostack--;
-        }
+        if ((gp = gfbatch_pop_one(&sched.gfree_stack)))
+            ngfree_add(&sched.ngfree_stack, -1);
+        else if ((gp = gfbatch_pop_one(&sched.gfree_nostack)))
+            ngfree_add(&sched.ngfree_nostack, -1);
         rtlock_unlock(&sched.gflock);
     }
     if (!gp)
@@ -1296,11 +1348,7 @@ static g_t *gfget(p_t *pp, size_t size, int *err)
     if (gp->stack.kind == STACK_NONE) {
         *err = stackalloc(size, &gp->stack);
         if (*err) {
-            rtlock_lock(&sched.gflock);
-            gp->schedlink = sched.gfree_nostack;
-            sched.gfree_nostack = gp;
-            sched.ngfree_nostack++;
-            rtlock_unlock(&sched.gflock);
+            gfput_global_nostack(gp);
             return NULL;
         }
         if (gp->allg_index == 0 && (allglen == 0 || allgs[0] != gp)) {
@@ -1781,15 +1829,15 @@ static p_t *procresize(int32_t nprocs)
             g_t *gp = pp->gfree;
             pp->gfree = gp->schedlink;
             WRITE_ONCE(pp->gfreecnt, pp->gfreecnt - 1);
+            gp->schedlink = NULL;
             rtlock_lock(&sched.gflock);
             if (gp->stack.kind != STACK_NONE) {
-                gp->schedlink = sched.gfree_stack;
-                sched.gfree_stack = gp;
-                sched.ngfree_stack++;
+                gfbatch_push(&sched.gfree_stack, gp, 1);
+                ngfree_add(&sched.ngfree_stack, 1);
+                sched.gfree_dirty++;
             } else {
-                gp->schedlink = sched.gfree_nostack;
-                sched.gfree_nostack = gp;
-                sched.ngfree_nostack++;
+                gfbatch_push(&sched.gfree_nostack, gp, 1);
+                ngfree_add(&sched.ngfree_nostack, 1);
             }
             rtlock_unlock(&sched.gflock);
         }
@@ -2166,30 +2214,65 @@ int64_t rt_test_current_m(void)
 }
 
 /* Release the pages of dead goroutines' stacks on the global free list,
- * keeping each stack's top.  Called by sysmon now and then. */
-void gfree_trim(void)
+ * keeping each stack's top, and give stacks beyond GFREE_STACK_MAX back to
+ * the stack pool whole, GFREE_TRIM_FREE_MAX at a time: giving a stack back
+ * is a TLB shootdown, and sysmon, which calls this, must stay responsive.
+ * True when stacks beyond the cap are left. */
+bool gfree_trim(void)
 {
     rtlock_lock(&sched.gflock);
-    if (sched.gfree_dirty == 0) {
+    if (sched.gfree_dirty != 0) {
+        g_t *list = sched.gfree_stack;
+        int32_t n = atomic_load_explicit(&sched.ngfree_stack, memory_order_relaxed);
+        sched.gfree_stack = NULL;
+        atomic_store_explicit(&sched.ngfree_stack, 0, memory_order_relaxed);
+        sched.gfree_dirty = 0;
         rtlock_unlock(&sched.gflock);
-        return;
+        g_t *last = NULL;
+        for (g_t *b = list; b; b = b->gfbatch_next) {
+            for (g_t *gp = b; gp; gp = gp->schedlink)
+                stackrelease(&gp->stack, false);
+            last = b;
+        }
+        rtlock_lock(&sched.gflock);
+        if (last) {
+            last->gfbatch_next = sched.gfree_stack;
+            sched.gfree_stack = list;
+            ngfree_add(&sched.ngfree_stack, n);
+        }
     }
-    g_t *list = sched.gfree_stack;
-    int32_t n = sched.ngfree_stack;
-    sched.gfree_stack = NULL;
-    sched.ngfree_stack = 0;
-    sched.gfree_dirty = 0;
+    /* Beyond the cap: whole batches off the top. */
+    g_t *excess = NULL, *last = NULL;
+    int32_t nexcess = 0;
+    while (atomic_load_explicit(&sched.ngfree_stack, memory_order_relaxed) > GFREE_STACK_MAX &&
+           nexcess < GFREE_TRIM_FREE_MAX) {
+        int32_t n = 0;
+        g_t *b = gfbatch_pop(&sched.gfree_stack, &n);
+        if (!b)
+            rt_throw("gfree_trim: %d free Gs with stacks counted, none listed",
+                     (int)atomic_load_explicit(&sched.ngfree_stack, memory_order_relaxed));
+        ngfree_add(&sched.ngfree_stack, -n);
+        b->gfbatch_next = NULL;
+        if (last)
+            last->gfbatch_next = b;
+        else
+            excess = b;
+        last = b;
+        nexcess += n;
+    }
+    if (sched.gfree_dirty > sched.ngfree_stack)
+        sched.gfree_dirty = sched.ngfree_stack;
     rtlock_unlock(&sched.gflock);
-    if (!list)
-        return;
-    g_t *tail = list;
-    for (g_t *gp = list; gp; gp = gp->schedlink) {
-        stackrelease(&gp->stack, false);
-        tail = gp;
-    }
+    if (!excess)
+        return false;
+    for (g_t *b = excess; b; b = b->gfbatch_next)
+        for (g_t *gp = b; gp; gp = gp->schedlink)
+            stackfree(&gp->stack);
     rtlock_lock(&sched.gflock);
-    tail->schedlink = sched.gfree_stack;
-    sched.gfree_stack = list;
-    sched.ngfree_stack += n;
+    last->gfbatch_next = sched.gfree_nostack;
+    sched.gfree_nostack = excess;
+    ngfree_add(&sched.ngfree_nostack, nexcess);
+    bool more = atomic_load_explicit(&sched.ngfree_stack, memory_order_relaxed) > GFREE_STACK_MAX;
     rtlock_unlock(&sched.gflock);
+    return more;
 }

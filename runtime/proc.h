@@ -107,6 +107,10 @@ typedef struct g {
     pframe topframe;              /* zero while unused (curframe) */
     struct gort_panic_info *panic;     /* panics in flight, newest first */
     struct gort_panic_info *panickept; /* every record made, freed at exit */
+    /* On a global free list, the first G of a batch: the batch's length
+     * and the next batch (gfbatch_push in proc.c). */
+    struct g *gfbatch_next;
+    int32_t gfbatch_n;
     /* Fourth line and on: what only some goroutines use. */
     /* A wait that can end in more than one way (select, a deadline) is
      * claimed by whoever ends it: a CAS from seq<<1 to seq<<1|1, where seq
@@ -383,7 +387,7 @@ void start_the_world(void);
 /* A timer was armed at when (time.c tells the scheduler). */
 void timer_armed(int64_t when);
 /* Trim the pages of pooled dead goroutine stacks (sysmon). */
-void gfree_trim(void);
+bool gfree_trim(void);
 int newproc(gort_fn fn, void *arg, size_t stacksize, const char *label, struct gort_group *group, bool system, void *gopc,
             g_t **out);
 

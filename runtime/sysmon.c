@@ -46,6 +46,7 @@ enum {
     SYSCALL_RETAKE_MIN_NS = 20 * 1000,
     SYSCALL_RETAKE_MAX_NS = 10 * 1000000,
     TRIM_PERIOD_NS = 1000000000,
+    TRIM_IDLE_NS = 1000000,       /* idle sleep while stacks beyond the cap are left */
 };
 
 static m_t sysmon_m;
@@ -215,6 +216,7 @@ static void *sysmon(void *arg)
     int64_t delay = 0;
     int idle = 0;
     int64_t lasttrace = 0, lasttrim = 0;
+    bool trimming = false;   /* stacks beyond the cap are still cached */
     int64_t wdnext = 0;
     int32_t wdprocs = -1;
     for (;;) {
@@ -248,7 +250,12 @@ static void *sysmon(void *arg)
                     if (atomic_load_explicit(&wd.period, memory_order_relaxed) > 0 &&
                         wdnext - now < sleep)
                         sleep = wdnext > now ? wdnext - now : 0;
-                    gfree_trim();
+                    /* Nothing runs: trim dead Gs' stacks, and while some
+                     * beyond the cache's cap are left, come back soon for
+                     * the next few (each call is bounded: a Ps waking up
+                     * needs sysmon). */
+                    if (gfree_trim() && sleep > TRIM_IDLE_NS)
+                        sleep = TRIM_IDLE_NS;
                     notetsleep(&sched.sysmonnote, sleep);
                     rtlock_lock(&sched.lock);
                     atomic_store_explicit(&sched.sysmonwait, 0, memory_order_relaxed);
@@ -271,9 +278,14 @@ static void *sysmon(void *arg)
         else
             idle++;
 
-        if (now - lasttrim >= TRIM_PERIOD_NS) {
-            lasttrim = now;
-            gfree_trim();
+        /* Dead Gs' stacks are trimmed once a period; stacks beyond the
+         * cache's cap then go back a few hundred per tick until none are
+         * left (a burst of exits is often followed by a burst of spawns
+         * that reuses them, hence the wait). */
+        if (trimming || now - lasttrim >= TRIM_PERIOD_NS) {
+            if (!trimming)
+                lasttrim = now;
+            trimming = gfree_trim();
         }
         scavenger_periodic(now);
         gc_forcegc_check(now);
