@@ -194,7 +194,8 @@ static bool mutex_canspin(int iter)
     return pp != NULL && runqempty_owner(pp);
 }
 
-static __attribute__((noinline)) void mutex_lockslow(struct mutex *m)
+/* old: the state the caller's failed CAS saw. */
+static __attribute__((noinline)) void mutex_lockslow(struct mutex *m, uint32_t old)
 {
     int64_t waitstart = 0;   /* when we first parked; 0 before that */
     bool starving = false;   /* we have waited longer than the threshold */
@@ -202,7 +203,6 @@ static __attribute__((noinline)) void mutex_lockslow(struct mutex *m)
     int iter = 0;
     /* Relaxed loads of state in this loop: they only propose the next
      * CAS, which decides with the current value. */
-    uint32_t old = atomic_load_explicit(&m->state, memory_order_relaxed);
     for (;;) {
         /* Spin only in normal mode with the mutex held.  In starvation
          * mode ownership goes to the waiters, so spinning cannot win. */
@@ -272,32 +272,39 @@ static __attribute__((noinline)) void mutex_lockslow(struct mutex *m)
     }
 }
 
-/* Everything but the uncontended lock by a goroutine with no preemption
- * request: out of line, so that the fast path saves no registers. */
+/* A lock by a caller that is not a goroutine (an error) or that has a
+ * preemption request: out of line, so that the fast path saves no
+ * registers. */
 __attribute__((noinline)) static void mutex_lock_other(struct mutex *m)
 {
     sync_enter("gort_mutex_lock");
-    uint32_t unlocked = 0;
-    if (atomic_compare_exchange_strong_explicit(&m->state, &unlocked, MUTEX_LOCKED, memory_order_acquire,
+    uint32_t old = 0;
+    if (atomic_compare_exchange_strong_explicit(&m->state, &old, MUTEX_LOCKED, memory_order_acquire,
                                                 memory_order_relaxed))
         return;
-    mutex_lockslow(m);
+    mutex_lockslow(m, old);
 }
 
 void gort_mutex_lock(gort_mutex *mp)
 {
     struct mutex *m = tomutex(mp);
     g_t *gp = getg();
-    uint32_t unlocked = 0;
-    /* Acquire: pairs with the release in gort_mutex_unlock. */
-    if (__builtin_expect(gp != NULL && gp != &gp->m->g0 &&
-                             !atomic_load_explicit(&gp->preempt, memory_order_relaxed) &&
-                             atomic_compare_exchange_strong_explicit(&m->state, &unlocked, MUTEX_LOCKED,
-                                                                     memory_order_acquire,
-                                                                     memory_order_relaxed),
+    if (__builtin_expect(gp == NULL || gp == &gp->m->g0 ||
+                             atomic_load_explicit(&gp->preempt, memory_order_relaxed),
+                         0)) {
+        mutex_lock_other(m);
+        return;
+    }
+    /* Acquire: pairs with the release in gort_mutex_unlock.  A failed CAS
+     * goes straight to the slow path with the state it saw: trying again
+     * first would pull the contended line over once more. */
+    uint32_t old = 0;
+    if (__builtin_expect(atomic_compare_exchange_strong_explicit(&m->state, &old, MUTEX_LOCKED,
+                                                                 memory_order_acquire,
+                                                                 memory_order_relaxed),
                          1))
         return;
-    mutex_lock_other(m);
+    mutex_lockslow(m, old);
 }
 
 bool gort_mutex_trylock(gort_mutex *mp)
