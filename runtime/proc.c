@@ -2228,10 +2228,16 @@ bool gfree_trim(void)
         atomic_store_explicit(&sched.ngfree_stack, 0, memory_order_relaxed);
         sched.gfree_dirty = 0;
         rtlock_unlock(&sched.gflock);
+        /* The topmost Gs beyond the cap go back whole below, over the
+         * next calls: trimming them first would be a system call each
+         * for nothing. */
+        int32_t skip = n - GFREE_STACK_MAX, seen = 0;
         g_t *last = NULL;
         for (g_t *b = list; b; b = b->gfbatch_next) {
-            for (g_t *gp = b; gp; gp = gp->schedlink)
-                stackrelease(&gp->stack, false);
+            if (seen >= skip)
+                for (g_t *gp = b; gp; gp = gp->schedlink)
+                    stackrelease(&gp->stack, false);
+            seen += b->gfbatch_n;
             last = b;
         }
         rtlock_lock(&sched.gflock);

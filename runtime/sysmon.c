@@ -252,8 +252,8 @@ static void *sysmon(void *arg)
                         sleep = wdnext > now ? wdnext - now : 0;
                     /* Nothing runs: trim dead Gs' stacks, and while some
                      * beyond the cache's cap are left, come back soon for
-                     * the next few (each call is bounded: a Ps waking up
-                     * needs sysmon). */
+                     * the next few (each call is bounded: Ps waking up
+                     * need sysmon). */
                     if (gfree_trim() && sleep > TRIM_IDLE_NS)
                         sleep = TRIM_IDLE_NS;
                     notetsleep(&sched.sysmonnote, sleep);
@@ -279,9 +279,9 @@ static void *sysmon(void *arg)
             idle++;
 
         /* Dead Gs' stacks are trimmed once a period; stacks beyond the
-         * cache's cap then go back a few hundred per tick until none are
-         * left (a burst of exits is often followed by a burst of spawns
-         * that reuses them, hence the wait). */
+         * cache's cap then go back 64 per tick until none are left (a
+         * burst of exits is often followed by a burst of spawns that
+         * reuses them, hence the wait for the period). */
         if (trimming || now - lasttrim >= TRIM_PERIOD_NS) {
             if (!trimming)
                 lasttrim = now;
