@@ -1154,32 +1154,56 @@ static int allgadd(g_t *gp)
  * through schedlink that ends in NULL; its first G holds its length and
  * the next batch.  A P refills its empty list with a whole batch without
  * touching the Gs in it: they died on other CPUs, and walking the chain
- * under gflock would be one cache miss after another.  The counts
- * (ngfree_*) are the callers' to keep; gflock held throughout. */
-static void gfbatch_push(g_t **list, g_t *head, int32_t n)
+ * under gflock would be one cache miss after another.  stack picks the
+ * list of Gs that keep a stack or the one of Gs without; the helpers keep
+ * its count.  gflock held throughout. */
+static g_t **gflist(bool stack)
 {
+    return stack ? &sched.gfree_stack : &sched.gfree_nostack;
+}
+
+static void gfcount_add(bool stack, int32_t n)
+{
+    _Atomic int32_t *count = stack ? &sched.ngfree_stack : &sched.ngfree_nostack;
+    atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+/* Push the batch head (n Gs); stacks pushed are not trimmed yet. */
+static void gfglobal_put(g_t *head, int32_t n, bool stack)
+{
+    g_t **list = gflist(stack);
     head->gfbatch_next = *list;
     head->gfbatch_n = n;
     *list = head;
+    gfcount_add(stack, n);
+    if (stack)
+        sched.gfree_dirty += n;
 }
 
-static g_t *gfbatch_pop(g_t **list, int32_t *n)
+/* Pop a whole batch, its length in *n; NULL when the list is empty. */
+static g_t *gfglobal_get(bool stack, int32_t *n)
 {
+    g_t **list = gflist(stack);
     g_t *head = *list;
-    if (head) {
-        *list = head->gfbatch_next;
-        *n = head->gfbatch_n;
-    }
+    if (!head)
+        return NULL;
+    *list = head->gfbatch_next;
+    *n = head->gfbatch_n;
+    gfcount_add(stack, -*n);
+    if (stack && sched.gfree_dirty > sched.ngfree_stack)
+        sched.gfree_dirty = sched.ngfree_stack;
     return head;
 }
 
-static g_t *gfbatch_pop_one(g_t **list)
+/* Pop one G; the rest of its batch stays a batch. */
+static g_t *gfglobal_get_one(bool stack)
 {
+    g_t **list = gflist(stack);
     g_t *gp = *list;
     if (!gp)
         return NULL;
     if (gp->gfbatch_n > 1) {
-        /* The rest of its batch stays a batch. */
         g_t *next = gp->schedlink;
         next->gfbatch_next = gp->gfbatch_next;
         next->gfbatch_n = gp->gfbatch_n - 1;
@@ -1188,13 +1212,8 @@ static g_t *gfbatch_pop_one(g_t **list)
         *list = gp->gfbatch_next;
     }
     gp->schedlink = NULL;
+    gfcount_add(stack, -1);
     return gp;
-}
-
-static void ngfree_add(_Atomic int32_t *count, int32_t n)
-{
-    atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + n,
-                          memory_order_relaxed);
 }
 
 /* Put a G without a stack on the global list. */
@@ -1202,8 +1221,7 @@ static void gfput_global_nostack(g_t *gp)
 {
     gp->schedlink = NULL;
     rtlock_lock(&sched.gflock);
-    gfbatch_push(&sched.gfree_nostack, gp, 1);
-    ngfree_add(&sched.ngfree_nostack, 1);
+    gfglobal_put(gp, 1, false);
     rtlock_unlock(&sched.gflock);
 }
 
@@ -1283,15 +1301,10 @@ static void gfput(p_t *pp, g_t *gp)
         nstk = 0;
         rtlock_lock(&sched.gflock);
     }
-    if (stk) {
-        gfbatch_push(&sched.gfree_stack, stk, nstk);
-        ngfree_add(&sched.ngfree_stack, nstk);
-        sched.gfree_dirty += nstk;
-    }
-    if (nostk) {
-        gfbatch_push(&sched.gfree_nostack, nostk, nnostk);
-        ngfree_add(&sched.ngfree_nostack, nnostk);
-    }
+    if (stk)
+        gfglobal_put(stk, nstk, true);
+    if (nostk)
+        gfglobal_put(nostk, nnostk, false);
     rtlock_unlock(&sched.gflock);
 }
 
@@ -1306,17 +1319,13 @@ static g_t *gfget(p_t *pp, size_t size, int *err)
          atomic_load_explicit(&sched.ngfree_nostack, memory_order_relaxed) != 0)) {
         rtlock_lock(&sched.gflock);
         int32_t n = 0;
-        g_t *b = gfbatch_pop(&sched.gfree_stack, &n);
-        if (b)
-            ngfree_add(&sched.ngfree_stack, -n);
-        else if ((b = gfbatch_pop(&sched.gfree_nostack, &n)))
-            ngfree_add(&sched.ngfree_nostack, -n);
+        g_t *b = gfglobal_get(true, &n);
+        if (!b)
+            b = gfglobal_get(false, &n);
         if (b) {
             pp->gfree = b;
             WRITE_ONCE(pp->gfreecnt, n);
         }
-        if (sched.gfree_dirty > sched.ngfree_stack)
-            sched.gfree_dirty = sched.ngfree_stack;
         rtlock_unlock(&sched.gflock);
     }
     if (pp && pp->gfree) {
@@ -1331,10 +1340,8 @@ static g_t *gfget(p_t *pp, size_t size, int *err)
         }
     } else if (!pp) {
         rtlock_lock(&sched.gflock);
-        if ((gp = gfbatch_pop_one(&sched.gfree_stack)))
-            ngfree_add(&sched.ngfree_stack, -1);
-        else if ((gp = gfbatch_pop_one(&sched.gfree_nostack)))
-            ngfree_add(&sched.ngfree_nostack, -1);
+        if (!(gp = gfglobal_get_one(true)))
+            gp = gfglobal_get_one(false);
         rtlock_unlock(&sched.gflock);
     }
     if (!gp)
@@ -1831,14 +1838,7 @@ static p_t *procresize(int32_t nprocs)
             WRITE_ONCE(pp->gfreecnt, pp->gfreecnt - 1);
             gp->schedlink = NULL;
             rtlock_lock(&sched.gflock);
-            if (gp->stack.kind != STACK_NONE) {
-                gfbatch_push(&sched.gfree_stack, gp, 1);
-                ngfree_add(&sched.ngfree_stack, 1);
-                sched.gfree_dirty++;
-            } else {
-                gfbatch_push(&sched.gfree_nostack, gp, 1);
-                ngfree_add(&sched.ngfree_nostack, 1);
-            }
+            gfglobal_put(gp, 1, gp->stack.kind != STACK_NONE);
             rtlock_unlock(&sched.gflock);
         }
         /* Its spans go back to their mcentrals; its counters stay for
@@ -2244,7 +2244,7 @@ bool gfree_trim(void)
         if (last) {
             last->gfbatch_next = sched.gfree_stack;
             sched.gfree_stack = list;
-            ngfree_add(&sched.ngfree_stack, n);
+            gfcount_add(true, n);
         }
     }
     /* Beyond the cap: whole batches off the top. */
@@ -2253,11 +2253,10 @@ bool gfree_trim(void)
     while (atomic_load_explicit(&sched.ngfree_stack, memory_order_relaxed) > GFREE_STACK_MAX &&
            nexcess < GFREE_TRIM_FREE_MAX) {
         int32_t n = 0;
-        g_t *b = gfbatch_pop(&sched.gfree_stack, &n);
+        g_t *b = gfglobal_get(true, &n);
         if (!b)
             rt_throw("gfree_trim: %d free Gs with stacks counted, none listed",
                      (int)atomic_load_explicit(&sched.ngfree_stack, memory_order_relaxed));
-        ngfree_add(&sched.ngfree_stack, -n);
         b->gfbatch_next = NULL;
         if (last)
             last->gfbatch_next = b;
@@ -2266,8 +2265,6 @@ bool gfree_trim(void)
         last = b;
         nexcess += n;
     }
-    if (sched.gfree_dirty > sched.ngfree_stack)
-        sched.gfree_dirty = sched.ngfree_stack;
     rtlock_unlock(&sched.gflock);
     if (!excess)
         return false;
@@ -2277,7 +2274,7 @@ bool gfree_trim(void)
     rtlock_lock(&sched.gflock);
     last->gfbatch_next = sched.gfree_nostack;
     sched.gfree_nostack = excess;
-    ngfree_add(&sched.ngfree_nostack, nexcess);
+    gfcount_add(false, nexcess);
     bool more = atomic_load_explicit(&sched.ngfree_stack, memory_order_relaxed) > GFREE_STACK_MAX;
     rtlock_unlock(&sched.gflock);
     return more;
