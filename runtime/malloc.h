@@ -318,6 +318,7 @@ void sweep_reclaim(uintptr_t npages);
 /* Scavenger (scavenge.c). */
 void scavenger_start(void);
 void scavenger_wake(void);                    /* sweep done, sysmon */
+void scavenger_wake_freed(void);              /* a sweep freed a span */
 void scavenger_periodic(int64_t now);         /* sysmon */
 int64_t scavenger_period(void);
 uint64_t heap_retained(void);

@@ -7,7 +7,8 @@
  *     not released) near a goal, 10 % over the heap goal.  It works in
  *     bursts of at least 1 ms, 64 KiB at a time, then sleeps 99 times as
  *     long as it worked: about 1 % of one CPU.  With nothing to do it
- *     parks, and a sweep that finishes or sysmon wakes it;
+ *     parks; a sweep that finishes, a span swept free while retained
+ *     memory is over the memory limit, or sysmon wakes it;
  *   - sysmon's periodic pass, every 2.5 minutes, releases the spans that
  *     have been free for more than 5 minutes (GODEBUG=scavenge=1: every
  *     10 ms, spans free for 20 ms), and prints the scvg lines with
@@ -116,6 +117,15 @@ void scavenger_wake(void)
         return;
     if (atomic_exchange_explicit(&scav_parked, false, memory_order_seq_cst))
         semrelease(&scav_sema);
+}
+
+/* A sweep freed a span.  The scavenger's regular work waits for the
+ * sweep to finish (it would only contend with it for the heap lock), but
+ * memory over the limit goes back at once. */
+void scavenger_wake_freed(void)
+{
+    if (heap_retained() > gc_limit_retained())
+        scavenger_wake();
 }
 
 /* The scvg trace lines (gctrace=1), in the seeds' format. */

@@ -189,7 +189,7 @@ intptr_t sweepone(void)
         }
         sweeper_exit();
         if (freed)
-            scavenger_wake();   /* not under the mcentral lock: it may take sched.lock */
+            scavenger_wake_freed();   /* not under the mcentral lock: it may take sched.lock */
         fin_wake();
         return freed ? (intptr_t)npages : 0;
     }
