@@ -262,8 +262,7 @@ static uintptr_t nextfree(mcache *c, uint8_t spc, size_t size)
          * so that the last cycle's garbage is freed (and HeapAlloc falls)
          * while the heap grows toward the next trigger, not after. */
         if (!atomic_load_explicit(&mheap_.sweepdone, memory_order_acquire))
-            for (int i = 0; i < 2 && sweepone() >= 0; i++)
-                ;
+            sweep_spans(2);
         s = mcentral_cachespan(&mheap_.central[spc]);
         if (!s)
             oom(size);

@@ -281,6 +281,8 @@ mcache *mcache_foreign(void);
 
 mspan *mheap_alloc(uintptr_t npages, uint8_t spc);  /* NULL: out of memory */
 void mheap_free(mspan *s);                 /* an in-use span back to the heap */
+/* Swept, empty spans back to the heap, taking each lock once per 32. */
+void mheap_free_many(mspan *const *spans, size_t n);
 
 uint8_t *gcbits_alloc(uint16_t nelems);
 void gcbits_free(uint8_t *bits, uint16_t nelems);
@@ -292,14 +294,16 @@ mspan *mcentral_cachespan(mcentral *c);
 void mcentral_uncachespan(mcentral *c, mspan *s);
 
 /* Sweeping (sweep.c).  Every in-use span is in one of two buffers: the
- * swept one, [h/2 % 2], and the unswept one, which sweepone drains. */
+ * swept one, [h/2 % 2], and the unswept one, which sweep_spans drains. */
 void sweepbuf_push_swept(mspan *s);
 /* Sweep s, which the caller owns (sweepgen moved from h-2 to h-1).  A
  * small span with nothing left is freed unless preserve.  Returns true if
  * s went back to the heap.  The caller handles mcentral lists. */
 bool sweep_span(mspan *s, bool preserve);
-/* Sweep one span; pages it freed, or -1 when nothing is left to sweep. */
-intptr_t sweepone(void);
+/* Sweep up to max (<= SWEEP_BATCH) spans, freeing those emptied in one
+ * go; pages freed, or -1 when nothing was left to sweep. */
+enum { SWEEP_BATCH = 16 };
+intptr_t sweep_spans(int max);
 void sweep_finish(void);                     /* sweep everything now */
 void bgsweep_start(void);
 void bgsweep_wake(void);

@@ -91,13 +91,18 @@ void *fixalloc_alloc(fixalloc *f)
     return p;
 }
 
-void fixalloc_free(fixalloc *f, void *p)
+static void fixalloc_free_locked(fixalloc *f, void *p)
 {
-    rtlock_lock(&f->lock);
     *(void **)p = f->list;
     f->list = p;
     atomic_store_explicit(&f->inuse, atomic_load_explicit(&f->inuse, memory_order_relaxed) - f->size,
                           memory_order_relaxed);
+}
+
+void fixalloc_free(fixalloc *f, void *p)
+{
+    rtlock_lock(&f->lock);
+    fixalloc_free_locked(f, p);
     rtlock_unlock(&f->lock);
 }
 
@@ -636,25 +641,57 @@ mspan *mheap_alloc(uintptr_t npages, uint8_t spc)
     return s;
 }
 
+void mheap_free_many(mspan *const *spans, size_t n)
+{
+    while (n > 0) {
+        /* The bitmaps go after the heap lock, each fixalloc's lock taken
+         * once for a run of spans whose bitmaps share its size. */
+        enum { CHUNK = 32 };
+        uint8_t *bits[2 * CHUNK];
+        int bucket[CHUNK];
+        size_t k = n < CHUNK ? n : CHUNK;
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < k; i++) {
+            bits[2 * i] = spans[i]->allocbits;
+            bits[2 * i + 1] = spans[i]->gcmarkbits;
+            bucket[i] = gcbits_bucket(spans[i]->nelems);
+            bytes += spans[i]->npages * PAGE_SIZE;
+        }
+        int64_t now = gort_nanotime();
+        rtlock_lock(&mheap_.lock);
+        for (size_t i = 0; i < k; i++) {
+            mspan *s = spans[i];
+            /* Lookups (span_of_heap) stop seeing it in use before its bits go. */
+            atomic_store_explicit(&s->state, MSPAN_FREE, memory_order_release);
+            s->allocbits = s->gcmarkbits = NULL;
+            pagebits(s->base, s->npages, DIRTY, BITS_SET);
+            s->spc = 0;
+            s->nelems = 0;
+            s->scavlisted = true;
+            spanlist_insert(&mheap_.unscav, s);
+            free_insert(s, now);
+        }
+        atomic_fetch_sub_explicit(&heapstats.heap_inuse, bytes, memory_order_relaxed);
+        rtlock_unlock(&mheap_.lock);
+        for (size_t i = 0; i < k;) {
+            size_t j = i;
+            fixalloc *f = &gcbitsalloc[bucket[i]];
+            rtlock_lock(&f->lock);
+            for (; j < k && bucket[j] == bucket[i]; j++) {
+                fixalloc_free_locked(f, bits[2 * j]);
+                fixalloc_free_locked(f, bits[2 * j + 1]);
+            }
+            rtlock_unlock(&f->lock);
+            i = j;
+        }
+        spans += k;
+        n -= k;
+    }
+}
+
 void mheap_free(mspan *s)
 {
-    uint16_t nelems = s->nelems;
-    uint8_t *ab = s->allocbits, *mb = s->gcmarkbits;
-    int64_t now = gort_nanotime();
-    rtlock_lock(&mheap_.lock);
-    /* Lookups (span_of_heap) stop seeing it in use before its bits go. */
-    atomic_store_explicit(&s->state, MSPAN_FREE, memory_order_release);
-    s->allocbits = s->gcmarkbits = NULL;
-    atomic_fetch_sub_explicit(&heapstats.heap_inuse, s->npages * PAGE_SIZE, memory_order_relaxed);
-    pagebits(s->base, s->npages, DIRTY, BITS_SET);
-    s->spc = 0;
-    s->nelems = 0;
-    s->scavlisted = true;
-    spanlist_insert(&mheap_.unscav, s);
-    free_insert(s, now);
-    rtlock_unlock(&mheap_.lock);
-    gcbits_free(ab, nelems);
-    gcbits_free(mb, nelems);
+    mheap_free_many(&s, 1);
 }
 
 /* ------------------------------------------------------------------ */

@@ -4,15 +4,19 @@
  * A flip (world stopped) flushes every mcache and advances mheap.sweepgen
  * by 2, which makes every in-use span unswept at once.  Spans are then
  * swept, each exactly once, by whoever gets to it first:
- *   - the background sweeper goroutine, span after span;
+ *   - the background sweeper goroutine, SWEEP_BATCH spans at a time;
  *   - an mcentral that needs a span of its class (lazy sweeping);
  *   - a large allocation, which sweeps until it has reclaimed as many
  *     pages as it needs before growing the heap.
  * Whoever moves a span's sweepgen from h-2 to h-1 owns it until it stores
  * h.  Every in-use span sits in one of two buffers: the swept buffer
  * [h/2 % 2], where new and swept spans go, and the unswept one, which
- * sweepone drains.  A span swept lazily is still in the unswept buffer;
- * sweepone finds it already swept and drops it.
+ * sweep_spans drains.  A span swept lazily is still in the unswept
+ * buffer; sweep_spans finds it already swept and drops it.  sweep_spans
+ * takes its spans from the buffer and gives the ones it emptied back to
+ * the heap a batch at a time, one acquisition of each lock for all of
+ * them: two sweepers freeing span by span spent most of their time
+ * handing the heap lock to each other.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,12 +53,15 @@ static void sweepbuf_push(sweepbuf *b, mspan *s)
     rtlock_unlock(&b->lock);
 }
 
-static mspan *sweepbuf_pop(sweepbuf *b)
+static size_t sweepbuf_pop_many(sweepbuf *b, mspan **out, size_t max)
 {
     rtlock_lock(&b->lock);
-    mspan *s = b->n ? b->spans[--b->n] : NULL;
+    size_t n = b->n < max ? b->n : max;
+    b->n -= n;
+    for (size_t i = 0; i < n; i++)
+        out[i] = b->spans[b->n + i];
     rtlock_unlock(&b->lock);
-    return s;
+    return n;
 }
 
 void sweepbuf_push_swept(mspan *s)
@@ -107,7 +114,9 @@ static inline uint32_t countbits(const uint8_t *bits, uint16_t n)
     return c;
 }
 
-bool sweep_span(mspan *s, bool preserve)
+/* Sweep s; true if it is to go back to the heap, which the caller does
+ * (mheap_free), s no longer in any list. */
+static bool sweep_span_core(mspan *s, bool preserve)
 {
     uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_relaxed);
     gort_assert(atomic_load_explicit(&s->sweepgen, memory_order_relaxed) == sg - 1);
@@ -122,7 +131,6 @@ bool sweep_span(mspan *s, bool preserve)
         if (nfreed) {
             atomic_fetch_add_explicit(&heapstats.nfree[0], 1, memory_order_relaxed);
             atomic_fetch_add_explicit(&heapstats.largefreebytes, s->npages * PAGE_SIZE, memory_order_relaxed);
-            mheap_free(s);
             return true;
         }
         s->gcmarkbits[0] = 0;
@@ -142,62 +150,88 @@ bool sweep_span(mspan *s, bool preserve)
         s->needzero = 1;
         atomic_fetch_add_explicit(&heapstats.nfree[c], nfreed, memory_order_relaxed);
     }
-    if (nalloc == 0 && !preserve) {
-        mheap_free(s);
+    if (nalloc == 0 && !preserve)
         return true;
-    }
     atomic_store_explicit(&s->sweepgen, sg, memory_order_release);
     sweepbuf_push_swept(s);
     return false;
 }
 
-intptr_t sweepone(void)
+bool sweep_span(mspan *s, bool preserve)
 {
+    if (!sweep_span_core(s, preserve))
+        return false;
+    mheap_free(s);
+    return true;
+}
+
+intptr_t sweep_spans(int max)
+{
+    gort_assert(max > 0 && max <= SWEEP_BATCH);
+    mspan *took[SWEEP_BATCH], *freed[SWEEP_BATCH];
+    size_t nfreed = 0, n = 0, i = 0;
+    intptr_t pages = 0;
+    int swept = 0;
     sweeper_enter();
     uint32_t sg = atomic_load_explicit(&mheap_.sweepgen, memory_order_acquire);
-    for (;;) {
-        mspan *s = sweepbuf_pop(&sweepbufs[1 - sg / 2 % 2]);
-        if (!s) {
-            atomic_fetch_sub_explicit(&sweepers, 1, memory_order_release);
-            if (note_sweepdone(sg))
-                scavenger_wake();
-            return -1;
+    sweepbuf *b = &sweepbufs[1 - sg / 2 % 2];
+    while (swept < max) {
+        if (i == n) {
+            n = sweepbuf_pop_many(b, took, (size_t)(max - swept));
+            i = 0;
+            if (n == 0)
+                break;
         }
+        mspan *s = took[i++];
         uint32_t want = sg - 2;
         if (atomic_load_explicit(&s->state, memory_order_acquire) != MSPAN_INUSE ||
             !atomic_compare_exchange_strong_explicit(&s->sweepgen, &want, sg - 1, memory_order_acquire,
                                                      memory_order_relaxed))
             continue;   /* swept already (lazily), or freed since */
-        uintptr_t npages = s->npages;
-        bool freed;
+        swept++;
+        bool gone;
         if (spc_class(s->spc) == 0) {
-            freed = sweep_span(s, false);
+            gone = sweep_span_core(s, false);
         } else {
             mcentral *c = &mheap_.central[s->spc];
             rtlock_lock(&c->lock);
             if (s->list)
                 spanlist_remove(s->list, s);
-            freed = sweep_span(s, false);
-            if (!freed) {
-                uint32_t i = sg / 2 % 2;
+            gone = sweep_span_core(s, false);
+            if (!gone) {
+                uint32_t h = sg / 2 % 2;
                 spanlist_insert(atomic_load_explicit(&s->alloccount, memory_order_relaxed) == s->nelems
-                                    ? &c->full[i]
-                                    : &c->partial[i],
+                                    ? &c->full[h]
+                                    : &c->partial[h],
                                 s);
             }
             rtlock_unlock(&c->lock);
         }
-        sweeper_exit();
-        if (freed)
-            scavenger_wake_freed();   /* not under the mcentral lock: it may take sched.lock */
-        fin_wake();
-        return freed ? (intptr_t)npages : 0;
+        if (gone) {
+            pages += (intptr_t)s->npages;
+            freed[nfreed++] = s;
+        }
     }
+    if (swept == 0) {
+        atomic_fetch_sub_explicit(&sweepers, 1, memory_order_release);
+        if (note_sweepdone(sg))
+            scavenger_wake();
+        return -1;
+    }
+    /* The spans it emptied go back together, while it still counts as a
+     * sweeper: the sweep is not done until they are in the heap. */
+    if (nfreed)
+        mheap_free_many(freed, nfreed);
+    sweeper_exit();
+    if (nfreed)
+        scavenger_wake_freed();   /* not under the mcentral lock: it may take sched.lock */
+    fin_wake();
+    return pages;
 }
 
 void sweep_finish(void)
 {
-    while (sweepone() >= 0)
+    while (sweep_spans(SWEEP_BATCH) >= 0)
         ;
     /* Lazy sweeps still under way finish soon: they never block. */
     while (atomic_load_explicit(&sweepers, memory_order_acquire) != 0)
@@ -211,7 +245,7 @@ void sweep_reclaim(uintptr_t npages)
 {
     uintptr_t got = 0;
     while (got < npages) {
-        intptr_t n = sweepone();
+        intptr_t n = sweep_spans(SWEEP_BATCH);
         if (n < 0)
             return;
         got += (uintptr_t)n;
@@ -265,12 +299,9 @@ static void bgsweep(void *unused)
 {
     (void)unused;
     for (;;) {
-        int n = 0;
-        while (sweepone() >= 0) {
-            /* Sweeping is background work: let others run now and then. */
-            if (++n % 16 == 0)
-                gort_gosched();
-        }
+        /* Sweeping is background work: let others run now and then. */
+        while (sweep_spans(SWEEP_BATCH) >= 0)
+            gort_gosched();
         atomic_store_explicit(&bgsweep_parked, true, memory_order_seq_cst);
         if (!atomic_load_explicit(&mheap_.sweepdone, memory_order_seq_cst)) {
             /* A flip came in between, or another sweeper is finishing the
