@@ -1757,8 +1757,10 @@ static void gc_cycle(gort_gc_trigger why)
     int64_t t1 = gort_nanotime();
     work.markstart = t1;
 
-    /* 2. Mark. */
+    /* 2. Mark.  t2: when the stop that ends it began.  A stop that finds
+     * grey objects left and lets the world go again is a pause too. */
     int restarts = 0;
+    int64_t t2 = t1, restart_pause = 0, restart_pause_max = 0;
     if (concurrent) {
         atomic_store_explicit(&work.blacken, true, memory_order_release);
         start_the_world();
@@ -1767,11 +1769,15 @@ static void gc_cycle(gort_gc_trigger why)
         wakep();
         for (;;) {
             /* The collecting goroutine marks too, so that the cycle ends
-             * even if no worker gets a P. */
+             * even if no worker gets a P.  Its time is a dedicated
+             * worker's, for the trace and for the pacer's feedback. */
+            int64_t d0 = gort_nanotime();
             drain(MODE_DEDICATED, 0);
+            atomic_fetch_add_explicit(&work.dedicated_ns, gort_nanotime() - d0, memory_order_relaxed);
             if (!work_available(my_p()))
                 maybe_markdone();
             semacquire(&work.markdone_sema, WR_WAIT_FOR_GC_CYCLE);
+            t2 = gort_nanotime();
             stop_the_world("GC (mark termination)");
             atomic_store_explicit(&work.blacken, false, memory_order_relaxed);
             if (!grey_left())
@@ -1783,13 +1789,17 @@ static void gc_cycle(gort_gc_trigger why)
             /* Grey objects were still in P buffers: back to marking. */
             atomic_store_explicit(&work.markdone_signalled, false, memory_order_relaxed);
             atomic_store_explicit(&work.blacken, true, memory_order_release);
-            start_the_world();
+            int64_t d = start_the_world() - t2;
+            restart_pause += d;
+            if (d > restart_pause_max)
+                restart_pause_max = d;
             wakep();
         }
     } else {
+        /* The world has stayed stopped since t0: all of the mark is
+         * mark termination. */
         drain_stw();
     }
-    int64_t t2 = gort_nanotime();
 
     /* 3. Mark termination. */
     (void)self;
@@ -1807,10 +1817,8 @@ static void gc_cycle(gort_gc_trigger why)
     int64_t bg = atomic_load_explicit(&work.dedicated_ns, memory_order_relaxed) +
                  atomic_load_explicit(&work.fractional_ns, memory_order_relaxed);
     int64_t idle = atomic_load_explicit(&work.idle_ns, memory_order_relaxed);
-    int64_t stwcpu = ((t1 - t0) + (t3 - t2)) * procs;
-    if (!concurrent)
-        bg += (t2 - t1);
-    uint64_t pause = (uint64_t)((t1 - t0) + (t3 - t2));
+    int64_t stwcpu = ((t1 - t0) + restart_pause + (t3 - t2)) * procs;
+    uint64_t pause = (uint64_t)((t1 - t0) + restart_pause + (t3 - t2));
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     uint64_t wall = (uint64_t)now.tv_sec * GORT_S + (uint64_t)now.tv_nsec;
@@ -1823,7 +1831,8 @@ static void gc_cycle(gort_gc_trigger why)
     gcstats.pause_total += pause;
     gcstats.pause_hist[pause_bucket(pause)]++;
     gcstats.last_gc = wall;
-    gcstats.last_pause_max = (uint64_t)((t1 - t0) > (t3 - t2) ? (t1 - t0) : (t3 - t2));
+    int64_t pmax = (t1 - t0) > (t3 - t2) ? (t1 - t0) : (t3 - t2);
+    gcstats.last_pause_max = (uint64_t)(pmax > restart_pause_max ? pmax : restart_pause_max);
     gcstats.cpu_ns += stwcpu + assist + bg;
     gcstats.assist_ns += assist;
     gcstats.worker_ns += bg + idle;

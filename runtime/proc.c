@@ -1767,7 +1767,7 @@ void stop_the_world(const char *reason)
     stop_the_world_locked();
 }
 
-void start_the_world(void)
+int64_t start_the_world(void)
 {
     m_t *mp = getm();
     rtlock_lock(&sched.lock);
@@ -1780,6 +1780,9 @@ void start_the_world(void)
         notewakeup(&sched.sysmonnote);
     }
     rtlock_unlock(&sched.lock);
+    /* The pause ends here: waking a thread may hand this one's CPU to it
+     * for a while, and the world runs meanwhile. */
+    int64_t now = nanotime();
     while (runnable) {
         p_t *pp = runnable;
         runnable = pp->link;
@@ -1789,6 +1792,7 @@ void start_the_world(void)
     wakep();
     WRITE_ONCE(mp->locks, mp->locks - 1);
     semrelease(&sched.worldsema);
+    return now;
 }
 
 static void pinit(p_t *pp, int32_t id)

@@ -382,7 +382,7 @@ void checkdead(void);               /* sched.lock held */
 
 /* Stop and start the world.  Callers are goroutines. */
 void stop_the_world(const char *reason);
-void start_the_world(void);
+int64_t start_the_world(void);   /* when the Ps were let go */
 
 /* A timer was armed at when (time.c tells the scheduler). */
 void timer_armed(int64_t when);
