@@ -89,7 +89,8 @@ __attribute__((weak, used)) const char *__asan_default_options(void)
 
 /* Large objects are scanned in pieces of this size ("oblets"), so that
  * one huge array is shared among workers and assists stay short. */
-#define OBLET_BYTES ((uintptr_t)128 << 10)
+#define OBLET_BYTES ((uintptr_t)8 << 10)
+#define DRAIN_CHECK_BYTES ((int64_t)8 << 10)
 #define MIN_HEAP_GOAL ((uint64_t)4 << 20)
 #define GOAL_UTILIZATION 0.25        /* background mark workers */
 #define FORCEGC_PERIOD (120 * GORT_S)
@@ -976,7 +977,7 @@ static int64_t drain(int mode, int64_t budget)
     }
     struct gcwork *w = my_gcw();
     int n = 0;
-    int64_t flushed = 0;
+    int64_t flushed = 0, checked = 0;
     for (;;) {
         uintptr_t obj = gcw_tryget(w);
         if (!obj) {
@@ -986,7 +987,11 @@ static int64_t drain(int mode, int64_t budget)
         done += (int64_t)scan_item(w, obj);
         if (mode == MODE_ASSIST && done >= budget)
             break;
-        if (++n % 64 == 0) {
+        /* Every 64 objects, and after every DRAIN_CHECK_BYTES scanned:
+         * a stop of the world waits for this check, and 64 oblets of a
+         * large array are tens of milliseconds of scanning. */
+        if (++n % 64 == 0 || done - checked >= DRAIN_CHECK_BYTES) {
+            checked = done;
             gcw_balance(w);
             /* A worker pays the parked assists as it goes, not only when
              * it stops: a dedicated worker may not stop before the end. */
@@ -1000,6 +1005,12 @@ static int64_t drain(int mode, int64_t budget)
     }
     if (mode != MODE_ASSIST && mode != MODE_STW && done > flushed)
         flush_bgcredit(done - flushed);
+    /* Stopped with work in hand (an assist paid up, a worker told to
+     * stop): it goes where every marker can take it.  Left in this P's
+     * buffers it would wait for this P's next assist or worker, and could
+     * be all that is left of the mark while the others see nothing. */
+    if (mode != MODE_STW && !gcw_empty(w))
+        gcw_flush(w);
     return done;
 }
 
