@@ -93,6 +93,8 @@ __attribute__((weak, used)) const char *__asan_default_options(void)
 #define DRAIN_CHECK_BYTES ((int64_t)8 << 10)
 #define MIN_HEAP_GOAL ((uint64_t)4 << 20)
 #define GOAL_UTILIZATION 0.25        /* background mark workers */
+#define RAGGED_WAIT_NS (2 * GORT_MS)  /* ragged_flush: how long Ps may take */
+#define RAGGED_POLL_NS (20 * GORT_US)
 #define FORCEGC_PERIOD (120 * GORT_S)
 
 enum { MODE_DEDICATED = 1, MODE_FRACTIONAL, MODE_IDLE, MODE_ASSIST, MODE_STW };
@@ -1033,7 +1035,15 @@ static inline bool work_available(p_t *pp)
 
 void gc_p_idle(p_t *pp)
 {
+    atomic_store_explicit(&pp->gcflushreq, false, memory_order_relaxed);
     if (atomic_load_explicit(&work.blacken, memory_order_acquire))
+        gcw_flush(&pp->gcw);
+}
+
+void gc_p_flushreq(p_t *pp)
+{
+    if (__builtin_expect(atomic_load_explicit(&pp->gcflushreq, memory_order_relaxed), 0) &&
+        atomic_exchange_explicit(&pp->gcflushreq, false, memory_order_acquire))
         gcw_flush(&pp->gcw);
 }
 
@@ -1706,6 +1716,47 @@ static void drain_stw(void)
     }
 }
 
+/* Before stopping the world to end the mark: every running P hands the
+ * grey objects it holds (from write barriers, or an assist that stopped
+ * paid up) to the global list at its next safe point, as Go's forEachP
+ * does.  The world is stopped only once a round finds nothing: each stop
+ * that finds grey objects left costs a pause and a restart.  A P that does
+ * not answer within RAGGED_WAIT_NS (a goroutine between safe points, a
+ * system call) is left to the stop.  True if there is work to go on
+ * with. */
+static bool ragged_flush(void)
+{
+    p_t *self = my_p();
+    if (self)
+        gcw_flush(&self->gcw);
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
+    bool asked = false;
+    for (int32_t i = 0; i < procs; i++) {
+        p_t *pp = allp[i];
+        if (!pp || pp == self || atomic_load_explicit(&pp->status, memory_order_acquire) != P_RUNNING)
+            continue;   /* an idle P flushed as it went idle */
+        atomic_store_explicit(&pp->gcflushreq, true, memory_order_release);
+        m_t *mp = atomic_load_explicit(&pp->m, memory_order_acquire);
+        g_t *gp = mp ? atomic_load_explicit(&mp->curg, memory_order_relaxed) : NULL;
+        if (gp)
+            atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
+        asked = true;
+    }
+    int64_t deadline = gort_nanotime() + RAGGED_WAIT_NS;
+    while (asked && lf_empty(&wfull)) {
+        asked = false;
+        /* A P that went idle meanwhile flushed on its way (gc_p_idle). */
+        for (int32_t i = 0; i < procs; i++)
+            if (allp[i] && atomic_load_explicit(&allp[i]->gcflushreq, memory_order_acquire) &&
+                atomic_load_explicit(&allp[i]->status, memory_order_acquire) == P_RUNNING)
+                asked = true;
+        if (!asked || gort_nanotime() >= deadline)
+            break;
+        gort_sleep(RAGGED_POLL_NS);
+    }
+    return !lf_empty(&wfull);
+}
+
 static void gc_cycle(gort_gc_trigger why)
 {
     bool forced = why == GORT_GC_TRIGGER_FORCED;
@@ -1788,12 +1839,16 @@ static void gc_cycle(gort_gc_trigger why)
             if (!work_available(my_p()))
                 maybe_markdone();
             semacquire(&work.markdone_sema, WR_WAIT_FOR_GC_CYCLE);
+            if (ragged_flush()) {
+                atomic_store_explicit(&work.markdone_signalled, false, memory_order_relaxed);
+                continue;
+            }
             t2 = gort_nanotime();
             stop_the_world("GC (mark termination)");
             atomic_store_explicit(&work.blacken, false, memory_order_relaxed);
             if (!grey_left())
                 break;
-            if (++restarts > 2) {
+            if (++restarts > 16) {
                 drain_stw();
                 break;
             }

@@ -603,9 +603,12 @@ top:;
     }
     g_t *gp = NULL;
     *inherit = false;
-    /* While the collector marks, this P's mark worker may be due. */
-    if (__builtin_expect(gc_marking(), 0))
+    /* While the collector marks, this P's mark worker may be due, and the
+     * collector may want its grey objects. */
+    if (__builtin_expect(gc_marking(), 0)) {
+        gc_p_flushreq(pp);
         gp = gc_findworker(pp, false);
+    }
     /* Fairness: every 61st tick the global queue goes first. */
     if (!gp && atomic_load_explicit(&pp->schedtick, memory_order_relaxed) % 61 == 0 &&
         atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
@@ -999,6 +1002,8 @@ void safepoint(void)
     if (atomic_load_explicit(&gp->gcscanreq, memory_order_relaxed) &&
         atomic_exchange_explicit(&gp->gcscanreq, false, memory_order_acq_rel))
         gc_selfscan(gp);
+    if (gp->m->p)
+        gc_p_flushreq(gp->m->p);
     if (atomic_load_explicit(&gp->preempt, memory_order_relaxed) ||
         atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)) {
         atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);

@@ -242,6 +242,7 @@ typedef struct p {
     _Atomic bool gcworker_ready;  /* parked and free to be picked */
     uint8_t gcmarkmode;           /* what it was picked for */
     _Atomic int64_t gcfractime;   /* ns its worker ran fractionally this cycle */
+    _Atomic bool gcflushreq;      /* the collector asks for gcw on the global list */
 
     /* Free sudogs for channel waits (chan.c); owner only. */
     struct sudog *sudogcache[128];
