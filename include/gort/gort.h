@@ -498,7 +498,11 @@ typedef struct gort_gc_cycle {
     uint64_t heap_goal;        /* the goal it ran against (heap_end when none) */
     uint64_t next_goal;        /* the goal it set for the next cycle (UINT64_MAX: none) */
     uint64_t stacks, globals;  /* scanned stack and global bytes */
-    uint64_t pause_ns;         /* both stops of the world */
+    uint64_t pause_ns;         /* the stops of the world: sweep termination,
+                                * mark termination, and any stop to end the
+                                * mark that found grey objects left and let
+                                * the world go again (part of the mark's
+                                * clock) */
     bool forced;               /* " (forced)" */
     gort_gc_trigger trigger;
 } gort_gc_cycle;
