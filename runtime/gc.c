@@ -95,6 +95,7 @@ __attribute__((weak, used)) const char *__asan_default_options(void)
 #define GOAL_UTILIZATION 0.25        /* background mark workers */
 #define RAGGED_WAIT_NS (2 * GORT_MS)  /* ragged_flush: how long Ps may take */
 #define RAGGED_POLL_NS (20 * GORT_US)
+#define SETTLE_NS (200 * GORT_US)     /* sched_settle before each stop */
 #define FORCEGC_PERIOD (120 * GORT_S)
 
 enum { MODE_DEDICATED = 1, MODE_FRACTIONAL, MODE_IDLE, MODE_ASSIST, MODE_STW };
@@ -1774,6 +1775,7 @@ static void gc_cycle(gort_gc_trigger why)
     sweep_finish();
     uint64_t heap0 = atomic_load_explicit(&heap_live, memory_order_relaxed);
     uint64_t goal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
+    sched_settle(SETTLE_NS);
     int64_t t0 = gort_nanotime();
 
     /* 1. Sweep termination. */
@@ -1825,7 +1827,8 @@ static void gc_cycle(gort_gc_trigger why)
     int64_t t2 = t1, restart_pause = 0, restart_pause_max = 0;
     if (concurrent) {
         atomic_store_explicit(&work.blacken, true, memory_order_release);
-        start_the_world();
+        /* Sweep termination's pause lasts until the Ps are let go. */
+        t1 = start_the_world();
         /* Idle Ps sleep through a start of the world: wake one, which
          * runs its idle worker and wakes the next (resetspinning). */
         wakep();
@@ -1843,6 +1846,7 @@ static void gc_cycle(gort_gc_trigger why)
                 atomic_store_explicit(&work.markdone_signalled, false, memory_order_relaxed);
                 continue;
             }
+            sched_settle(SETTLE_NS);
             t2 = gort_nanotime();
             stop_the_world("GC (mark termination)");
             atomic_store_explicit(&work.blacken, false, memory_order_relaxed);

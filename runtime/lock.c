@@ -110,6 +110,23 @@ void notesleep(note *n)
         futexsleep(&n->key, 0, -1);
 }
 
+bool notespin(note *n, int64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + ns;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (atomic_load_explicit(&n->key, memory_order_acquire) != 0)
+                return true;
+            procyield(4);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec >= deadline)
+            return false;
+    }
+}
+
 bool notetsleep(note *n, int64_t ns)
 {
     if (ns < 0) {

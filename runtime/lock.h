@@ -33,6 +33,10 @@ void notewakeup(note *n);
 void notesleep(note *n);
 /* Sleep until woken or ns elapse (ns < 0: forever).  True if woken. */
 bool notetsleep(note *n, int64_t ns);
+/* Watch n without sleeping for up to ns; true if woken.  The note is not
+ * consumed: a later notetsleep returns at once.  For waits much shorter
+ * than a thread's wake-up, on a machine with a CPU to spare. */
+bool notespin(note *n, int64_t ns);
 
 /* Raw futex helpers (shared/private wait and wake on a 32-bit word). */
 void futexsleep(_Atomic uint32_t *addr, uint32_t val, int64_t ns);

@@ -1723,6 +1723,11 @@ static void gcstopm(void)
     stopm();
 }
 
+/* CPUs this process may use, counted at start; and how long a stop of
+ * the world watches for the last P before it sleeps. */
+static int32_t sched_ncpu;
+#define STW_SPIN_NS (50 * 1000)
+
 static void stop_the_world_locked(void)
 {
     m_t *mp = getm();
@@ -1749,6 +1754,13 @@ static void stop_the_world_locked(void)
     }
     bool wait = sched.stopwait > 0;
     rtlock_unlock(&sched.lock);
+    /* The Ps still running stop within microseconds, at their next safe
+     * point; waking from a futex takes tens of them, and all of it is
+     * pause.  With a CPU to spare, watch for a while first. */
+    if (wait && sched_ncpu > 1 && notespin(&sched.stopnote, STW_SPIN_NS)) {
+        noteclear(&sched.stopnote);
+        wait = false;
+    }
     if (wait) {
         for (;;) {
             if (notetsleep(&sched.stopnote, 100 * 1000)) {
@@ -1761,6 +1773,27 @@ static void stop_the_world_locked(void)
     for (int32_t i = 0; i < procs; i++)
         if (atomic_load_explicit(&allp[i]->status, memory_order_acquire) != P_GCSTOP)
             rt_throw("stopTheWorld: not stopped (P %d status %u)", i, atomic_load(&allp[i]->status));
+}
+
+/* Ps handed to an M that has yet to wake and take them (startm): idle by
+ * status, but on no idle list.  Racy reads, for sched_settle. */
+static int32_t ps_in_flight(void)
+{
+    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
+    int32_t idle = 0;
+    for (int32_t i = 0; i < procs; i++)
+        if (atomic_load_explicit(&allp[i]->status, memory_order_relaxed) == P_IDLE)
+            idle++;
+    return idle - atomic_load_explicit(&sched.npidle, memory_order_relaxed);
+}
+
+void sched_settle(int64_t max_ns)
+{
+    if (sched_ncpu < 2)
+        return;
+    int64_t deadline = nanotime() + max_ns;
+    while (ps_in_flight() > 0 && nanotime() < deadline)
+        procyield(64);
 }
 
 void stop_the_world(const char *reason)
@@ -1954,7 +1987,8 @@ static int rt_init(bool standalone)
     atomic_store(&sched.tsleep_until, INT64_MAX);
     atomic_store(&sched.worldsema, 1);
 
-    int32_t procs = initprocs > 0 ? initprocs : cpu_count();
+    sched_ncpu = cpu_count();
+    int32_t procs = initprocs > 0 ? initprocs : sched_ncpu;
     const char *env = getenv("GOMAXPROCS");
     if (env && *env && initprocs == 0) {
         char *end;

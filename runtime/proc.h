@@ -384,6 +384,10 @@ void checkdead(void);               /* sched.lock held */
 /* Stop and start the world.  Callers are goroutines. */
 void stop_the_world(const char *reason);
 int64_t start_the_world(void);   /* when the Ps were let go */
+/* Before a stop of the world: wait up to max_ns, without sleeping, while
+ * a P is on its way to a thread still waking up.  A stop would have to
+ * wait for that thread too, with every other P stopped meanwhile. */
+void sched_settle(int64_t max_ns);
 
 /* A timer was armed at when (time.c tells the scheduler). */
 void timer_armed(int64_t when);
