@@ -117,7 +117,9 @@ static struct {
     _Atomic int32_t dedicated_left;
     double fractional_goal;           /* per P, share of wall time */
     _Atomic int64_t dedicated_ns, fractional_ns, idle_ns, assist_ns;
-    /* Completion. */
+    /* Completion.  nactive: drains under way (workers, assists, the
+     * controller), which may hold grey objects no one else can see. */
+    _Atomic int32_t nactive;
     _Atomic bool markdone_signalled;
     _Atomic uint32_t markdone_sema;
     /* Assists: scan bytes owed per byte allocated; credit workers earned. */
@@ -964,9 +966,22 @@ static bool drain_stop(int mode, int64_t t0)
     return false;
 }
 
+static int64_t drain1(int mode, int64_t budget);
+
 /* Mark until there is nothing left, the mode says stop, or (assists)
- * budget bytes are scanned.  Returns the bytes scanned. */
+ * budget bytes are scanned.  Returns the bytes scanned.  work.nactive
+ * counts the drains under way, for ragged_flush. */
 static int64_t drain(int mode, int64_t budget)
+{
+    if (mode == MODE_STW)
+        return drain1(mode, budget);
+    atomic_fetch_add_explicit(&work.nactive, 1, memory_order_seq_cst);
+    int64_t done = drain1(mode, budget);
+    atomic_fetch_sub_explicit(&work.nactive, 1, memory_order_seq_cst);
+    return done;
+}
+
+static int64_t drain1(int mode, int64_t budget)
 {
     int64_t t0 = mode == MODE_FRACTIONAL ? gort_nanotime() : 0;
     int64_t done = 0;
@@ -1041,11 +1056,14 @@ void gc_p_idle(p_t *pp)
         gcw_flush(&pp->gcw);
 }
 
-void gc_p_flushreq(p_t *pp)
+bool gc_p_flushreq(p_t *pp)
 {
     if (__builtin_expect(atomic_load_explicit(&pp->gcflushreq, memory_order_relaxed), 0) &&
-        atomic_exchange_explicit(&pp->gcflushreq, false, memory_order_acquire))
+        atomic_exchange_explicit(&pp->gcflushreq, false, memory_order_acquire)) {
         gcw_flush(&pp->gcw);
+        return true;
+    }
+    return false;
 }
 
 bool gc_p_has_work(p_t *pp)
@@ -1744,7 +1762,7 @@ static bool ragged_flush(void)
         asked = true;
     }
     int64_t deadline = gort_nanotime() + RAGGED_WAIT_NS;
-    while (asked && lf_empty(&wfull)) {
+    while (asked && lf_empty(&wfull) && atomic_load_explicit(&work.nactive, memory_order_seq_cst) == 0) {
         asked = false;
         /* A P that went idle meanwhile flushed on its way (gc_p_idle). */
         for (int32_t i = 0; i < procs; i++)
@@ -1755,7 +1773,9 @@ static bool ragged_flush(void)
             break;
         gort_sleep(RAGGED_POLL_NS);
     }
-    return !lf_empty(&wfull);
+    /* A P that answered may have taken work back from the list and be
+     * draining it now. */
+    return !lf_empty(&wfull) || atomic_load_explicit(&work.nactive, memory_order_seq_cst) != 0;
 }
 
 static void gc_cycle(gort_gc_trigger why)

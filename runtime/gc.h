@@ -36,8 +36,9 @@ bool gc_p_has_work(struct p *pp);
  * where any worker or the collector finds them. */
 void gc_p_idle(struct p *pp);
 /* pp's owner, at a safe point or in the scheduler: if the collector asked
- * (gcflushreq), pp's grey objects go to the global list. */
-void gc_p_flushreq(struct p *pp);
+ * (gcflushreq), pp's grey objects go to the global list.  True if it had
+ * asked. */
+bool gc_p_flushreq(struct p *pp);
 
 /* At a safe point of a running goroutine that a mark worker asked to scan
  * its own stack (gcscanreq): scan it now. */

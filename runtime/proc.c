@@ -1002,12 +1002,17 @@ void safepoint(void)
     if (atomic_load_explicit(&gp->gcscanreq, memory_order_relaxed) &&
         atomic_exchange_explicit(&gp->gcscanreq, false, memory_order_acq_rel))
         gc_selfscan(gp);
-    if (gp->m->p)
-        gc_p_flushreq(gp->m->p);
-    if (atomic_load_explicit(&gp->preempt, memory_order_relaxed) ||
-        atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed)) {
+    /* The collector asked for this P's grey objects, and set preempt to
+     * bring us here: handing them over is all it wanted.  Yielding as
+     * well would send this goroutine through the run queues, and perhaps
+     * wake a thread, just as the collector is about to stop the world. */
+    bool flushed = gp->m->p && gc_p_flushreq(gp->m->p);
+    if (atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed) ||
+        (!flushed && atomic_load_explicit(&gp->preempt, memory_order_relaxed))) {
         atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
         mcall(preempt_m, false);
+    } else if (flushed) {
+        atomic_store_explicit(&gp->preempt, false, memory_order_relaxed);
     }
 }
 
