@@ -1755,12 +1755,11 @@ static bool ragged_flush(void)
         if (!pp || pp == self || atomic_load_explicit(&pp->status, memory_order_acquire) != P_RUNNING)
             continue;   /* an idle P flushed as it went idle */
         atomic_store_explicit(&pp->gcflushreq, true, memory_order_release);
-        m_t *mp = atomic_load_explicit(&pp->m, memory_order_acquire);
-        g_t *gp = mp ? atomic_load_explicit(&mp->curg, memory_order_relaxed) : NULL;
-        if (gp)
-            atomic_store_explicit(&gp->preempt, true, memory_order_relaxed);
         asked = true;
     }
+    /* Brings their goroutines to safepoint(), which flushes. */
+    if (asked)
+        preemptall();
     int64_t deadline = gort_nanotime() + RAGGED_WAIT_NS;
     while (asked && lf_empty(&wfull) && atomic_load_explicit(&work.nactive, memory_order_seq_cst) == 0) {
         asked = false;

@@ -110,19 +110,23 @@ void notesleep(note *n)
         futexsleep(&n->key, 0, -1);
 }
 
-bool notespin(note *n, int64_t ns)
+static int64_t mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + ns;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+bool notespin(note *n, int64_t ns)
+{
+    int64_t deadline = mono_ns() + ns;
     for (;;) {
         for (int i = 0; i < 64; i++) {
             if (atomic_load_explicit(&n->key, memory_order_acquire) != 0)
                 return true;
             procyield(4);
         }
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        if ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec >= deadline)
+        if (mono_ns() >= deadline)
             return false;
     }
 }
@@ -133,12 +137,9 @@ bool notetsleep(note *n, int64_t ns)
         notesleep(n);
         return true;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t deadline = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + ns;
+    int64_t deadline = mono_ns() + ns;
     while (atomic_load_explicit(&n->key, memory_order_acquire) == 0) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t left = deadline - ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+        int64_t left = deadline - mono_ns();
         if (left <= 0)
             return false;
         futexsleep(&n->key, 0, left);

@@ -1695,7 +1695,7 @@ static void startlockedm(g_t *gp)
  * point.  Not our own: the caller stops the world and starts it again,
  * and a request left on it would cut its next slice short for nothing
  * (the collector's goroutine, marking right after, stopped at once). */
-static void preemptall(void)
+void preemptall(void)
 {
     int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
     m_t *self = getm();

@@ -381,6 +381,10 @@ p_t *pidleget(void);                /* sched.lock held */
 int32_t mcount(void);               /* sched.lock held */
 void checkdead(void);               /* sched.lock held */
 
+/* Set preempt on the goroutine of every running P but the caller's: each
+ * comes to safepoint() soon.  Takes no lock. */
+void preemptall(void);
+
 /* Stop and start the world.  Callers are goroutines. */
 void stop_the_world(const char *reason);
 int64_t start_the_world(void);   /* when the Ps were let go */
