@@ -95,7 +95,6 @@ __attribute__((weak, used)) const char *__asan_default_options(void)
 #define GOAL_UTILIZATION 0.25        /* background mark workers */
 #define RAGGED_WAIT_NS (2 * GORT_MS)  /* ragged_flush: how long Ps may take */
 #define RAGGED_POLL_NS (20 * GORT_US)
-#define SETTLE_NS (200 * GORT_US)     /* sched_settle before each stop */
 #define FORCEGC_PERIOD (120 * GORT_S)
 
 enum { MODE_DEDICATED = 1, MODE_FRACTIONAL, MODE_IDLE, MODE_ASSIST, MODE_STW };
@@ -1794,7 +1793,6 @@ static void gc_cycle(gort_gc_trigger why)
     sweep_finish();
     uint64_t heap0 = atomic_load_explicit(&heap_live, memory_order_relaxed);
     uint64_t goal = atomic_load_explicit(&pacer.goal, memory_order_relaxed);
-    sched_settle(SETTLE_NS);
     int64_t t0 = gort_nanotime();
 
     /* 1. Sweep termination. */
@@ -1865,7 +1863,6 @@ static void gc_cycle(gort_gc_trigger why)
                 atomic_store_explicit(&work.markdone_signalled, false, memory_order_relaxed);
                 continue;
             }
-            sched_settle(SETTLE_NS);
             t2 = gort_nanotime();
             stop_the_world("GC (mark termination)");
             atomic_store_explicit(&work.blacken, false, memory_order_relaxed);

@@ -107,6 +107,9 @@ static void *main_arg;
 static void schedule_loop(m_t *mp) __attribute__((noreturn));
 static g_t *findrunnable(bool *inherit);
 static void stopm(void);
+static p_t *takenextp(m_t *mp);
+/* In m->nextp: a stop of the world took the P back before the M woke. */
+#define TAKEN_BACK ((p_t *)1)
 static void mput(m_t *mp);
 static m_t *mget(void);
 static void newm(p_t *pp, bool spinning);
@@ -292,16 +295,41 @@ static void stopm(void)
         rt_throw("stopm holding p");
     if (mp->spinning)
         rt_throw("stopm spinning");
-    rtlock_lock(&sched.lock);
-    mput(mp);
-    rtlock_unlock(&sched.lock);
-    WRITE_ONCE(mp->blocked, true);
-    notesleep(&mp->park);
-    WRITE_ONCE(mp->blocked, false);
-    noteclear(&mp->park);
-    p_t *pp = mp->nextp;
-    mp->nextp = NULL;
+    p_t *pp;
+    do {
+        rtlock_lock(&sched.lock);
+        mput(mp);
+        rtlock_unlock(&sched.lock);
+        WRITE_ONCE(mp->blocked, true);
+        notesleep(&mp->park);
+        WRITE_ONCE(mp->blocked, false);
+        noteclear(&mp->park);
+    } while (!(pp = takenextp(mp)));   /* a stop of the world took it back */
     acquirep(pp);
+}
+
+/* rt_test_wake_delay: how long an M sleeps before it takes its P. */
+static _Atomic int64_t test_wake_delay;
+
+/* The P this M was woken or started for, or NULL if a stop of the world
+ * took it back first (leaving TAKEN_BACK); then the M is idle again, and
+ * no longer counted as spinning. */
+static p_t *takenextp(m_t *mp)
+{
+    int64_t delay = atomic_load_explicit(&test_wake_delay, memory_order_relaxed);
+    if (__builtin_expect(delay > 0, 0)) {
+        struct timespec ts = {delay / 1000000000, delay % 1000000000};
+        nanosleep(&ts, NULL);
+    }
+    p_t *pp = atomic_exchange_explicit(&mp->nextp, NULL, memory_order_acq_rel);
+    if (pp == TAKEN_BACK) {
+        WRITE_ONCE(mp->spinning, false);
+        return NULL;
+    }
+    if (!pp)
+        rt_throw("M %lld woken without a P", (long long)mp->id);
+    atomic_store_explicit(&pp->wakem, NULL, memory_order_relaxed);
+    return pp;
 }
 
 static void *mstart(void *arg)
@@ -326,9 +354,11 @@ static void *mstart(void *arg)
 #endif
     minit_signals(mp);
 
-    p_t *pp = mp->nextp;
-    mp->nextp = NULL;
-    acquirep(pp);
+    p_t *pp = takenextp(mp);
+    if (pp)
+        acquirep(pp);
+    else
+        stopm();
     schedule_loop(mp);
 }
 
@@ -338,7 +368,7 @@ static void newm(p_t *pp, bool spinning)
     m_t *mp = calloc(1, sizeof *mp);
     if (!mp)
         rt_throw("out of memory allocating an M");
-    mp->nextp = pp;
+    atomic_store_explicit(&mp->nextp, pp, memory_order_relaxed);
     WRITE_ONCE(mp->spinning, spinning);
     mp->g0.status = G_RUNNING;
     mp->fastrand = (uint64_t)(uintptr_t)mp ^ (uint64_t)nanotime();
@@ -351,6 +381,7 @@ static void newm(p_t *pp, bool spinning)
         rt_throw("thread exhaustion");
     }
     mp->id = sched.mnext++;
+    atomic_store_explicit(&pp->wakem, mp, memory_order_relaxed);
     mp->alllink = atomic_load_explicit(&allm, memory_order_relaxed);
     /* Release: readers walking allm see a fully built M. */
     atomic_store_explicit(&allm, mp, memory_order_release);
@@ -385,15 +416,18 @@ void startm(p_t *pp, bool spinning)
         }
     }
     m_t *nmp = mget();
+    if (nmp) {
+        if (nmp->p || atomic_load_explicit(&nmp->nextp, memory_order_relaxed))
+            rt_throw("startm: m has p");
+        WRITE_ONCE(nmp->spinning, spinning);
+        atomic_store_explicit(&nmp->nextp, pp, memory_order_release);
+        atomic_store_explicit(&pp->wakem, nmp, memory_order_relaxed);
+    }
     rtlock_unlock(&sched.lock);
     if (!nmp) {
         newm(pp, spinning);
         return;
     }
-    if (nmp->p || nmp->nextp)
-        rt_throw("startm: m has p");
-    WRITE_ONCE(nmp->spinning, spinning);
-    nmp->nextp = pp;
     notewakeup(&nmp->park);
 }
 
@@ -520,8 +554,11 @@ static inline void slicestart(p_t *pp, g_t *gp, bool inherit)
 {
     if (!inherit)
         newslice(pp);
-    atomic_store_explicit(&gp->preempt, atomic_load_explicit(&pp->preempt, memory_order_relaxed),
-                          memory_order_relaxed);
+    /* A stop of the world that began while gp was being picked flagged
+     * the Gs running then, not gp: gp stops at its first safe point. */
+    bool stop = atomic_load_explicit(&pp->preempt, memory_order_relaxed) ||
+                atomic_load_explicit(&sched.gcwaiting, memory_order_relaxed);
+    atomic_store_explicit(&gp->preempt, stop, memory_order_relaxed);
 }
 
 /* Run gp on the current M until some G of this M comes back through
@@ -1666,9 +1703,7 @@ static void stoplockedm(void)
     notesleep(&mp->park);
     WRITE_ONCE(mp->blocked, false);
     noteclear(&mp->park);
-    p_t *pp = mp->nextp;
-    mp->nextp = NULL;
-    acquirep(pp);
+    acquirep(atomic_exchange_explicit(&mp->nextp, NULL, memory_order_acq_rel));
 }
 
 /* gp is locked to another M: hand it our P and go idle. */
@@ -1678,12 +1713,13 @@ static void startlockedm(g_t *gp)
     m_t *lm = gp->lockedm;
     if (lm == mp)
         rt_throw("startlockedm: locked to me");
-    if (lm->nextp)
+    if (atomic_load_explicit(&lm->nextp, memory_order_relaxed))
         rt_throw("startlockedm: m has p");
     incidlelocked(-1);
-    /* The locked M wakes in stoplockedm and runs exactly gp, its lockedg. */
+    /* The locked M wakes in stoplockedm and runs exactly gp, its lockedg:
+     * no stop of the world takes this P back (wakem stays NULL). */
     p_t *pp = releasep();
-    lm->nextp = pp;
+    atomic_store_explicit(&lm->nextp, pp, memory_order_release);
     notewakeup(&lm->park);
     stopm();
 }
@@ -1732,6 +1768,7 @@ static void gcstopm(void)
  * the world watches for the last P before it sleeps. */
 static int32_t sched_ncpu;
 #define STW_SPIN_NS (50 * 1000)
+#define STW_REPREEMPT_NS (5 * 1000)
 
 static void stop_the_world_locked(void)
 {
@@ -1757,14 +1794,47 @@ static void stop_the_world_locked(void)
         atomic_store_explicit(&pp->status, P_GCSTOP, memory_order_release);
         sched.stopwait--;
     }
+    /* A P handed to an M that has not woken yet: take it back rather than
+     * wait for the thread to be scheduled, which may take hundreds of
+     * microseconds on a busy host.  The M finds TAKEN_BACK and sleeps
+     * again.  Its spinning flag, set by startm under sched.lock, stops
+     * counting now: a wakep after the world starts must not take the
+     * sleeper for a spinning M. */
+    for (int32_t i = 0; i < procs; i++) {
+        pp = allp[i];
+        m_t *wm = atomic_load_explicit(&pp->wakem, memory_order_relaxed);
+        if (!wm || atomic_load_explicit(&pp->status, memory_order_acquire) != P_IDLE)
+            continue;
+        /* Read before the swap: after it, the M may clear its flag. */
+        bool spinning = READ_ONCE(wm->spinning);
+        p_t *want = pp;
+        if (!atomic_compare_exchange_strong_explicit(&wm->nextp, &want, TAKEN_BACK,
+                                                     memory_order_acq_rel, memory_order_relaxed))
+            continue;   /* the M took it: it stops at gcstopm */
+        if (spinning)
+            atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+        atomic_store_explicit(&pp->wakem, NULL, memory_order_relaxed);
+        atomic_store_explicit(&pp->status, P_GCSTOP, memory_order_release);
+        sched.stopwait--;
+        atomic_fetch_add_explicit(&sched.ntakenback, 1, memory_order_relaxed);
+    }
     bool wait = sched.stopwait > 0;
     rtlock_unlock(&sched.lock);
     /* The Ps still running stop within microseconds, at their next safe
      * point; waking from a futex takes tens of them, and all of it is
      * pause.  With a CPU to spare, watch for a while first. */
-    if (wait && sched_ncpu > 1 && notespin(&sched.stopnote, STW_SPIN_NS)) {
-        noteclear(&sched.stopnote);
-        wait = false;
+    if (wait && sched_ncpu > 1) {
+        /* Flag the running Gs again as we watch: one that a P began to
+         * run just as the stop began may have missed the first round. */
+        int64_t deadline = nanotime() + STW_SPIN_NS;
+        while (wait && nanotime() < deadline) {
+            if (notespin(&sched.stopnote, STW_REPREEMPT_NS)) {
+                noteclear(&sched.stopnote);
+                wait = false;
+            } else {
+                preemptall();
+            }
+        }
     }
     if (wait) {
         for (;;) {
@@ -1778,27 +1848,6 @@ static void stop_the_world_locked(void)
     for (int32_t i = 0; i < procs; i++)
         if (atomic_load_explicit(&allp[i]->status, memory_order_acquire) != P_GCSTOP)
             rt_throw("stopTheWorld: not stopped (P %d status %u)", i, atomic_load(&allp[i]->status));
-}
-
-/* Ps handed to an M that has yet to wake and take them (startm): idle by
- * status, but on no idle list.  Racy reads, for sched_settle. */
-static int32_t ps_in_flight(void)
-{
-    int32_t procs = atomic_load_explicit(&gomaxprocs, memory_order_acquire);
-    int32_t idle = 0;
-    for (int32_t i = 0; i < procs; i++)
-        if (atomic_load_explicit(&allp[i]->status, memory_order_relaxed) == P_IDLE)
-            idle++;
-    return idle - atomic_load_explicit(&sched.npidle, memory_order_relaxed);
-}
-
-void sched_settle(int64_t max_ns)
-{
-    if (sched_ncpu < 2)
-        return;
-    int64_t deadline = nanotime() + max_ns;
-    while (ps_in_flight() > 0 && nanotime() < deadline)
-        procyield(64);
 }
 
 void stop_the_world(const char *reason)
@@ -2259,6 +2308,16 @@ int64_t rt_test_current_m(void)
 {
     m_t *mp = getm();
     return mp ? mp->id : -1;
+}
+
+void rt_test_wake_delay(int64_t ns)
+{
+    atomic_store_explicit(&test_wake_delay, ns, memory_order_relaxed);
+}
+
+uint64_t rt_test_stw_takenback(void)
+{
+    return atomic_load_explicit(&sched.ntakenback, memory_order_relaxed);
 }
 
 /* Release the pages of dead goroutines' stacks on the global free list,

@@ -152,7 +152,10 @@ typedef struct m {
     g_t g0;                       /* the thread's own stack; runs schedule() */
     g_t *_Atomic curg;            /* user G running, NULL on g0; sysmon reads it */
     struct p *p;                  /* attached P, NULL when idle or in syscall */
-    struct p *nextp;              /* P handed over by startm */
+    /* P handed over by startm (or startlockedm).  A stop of the world
+     * may take it back before this M wakes (stop_the_world_locked):
+     * whichever swaps it out first owns the P. */
+    struct p *_Atomic nextp;
     struct p *oldp;               /* P left behind by syscall enter */
     int64_t id;
     bool spinning;                /* looking for work, counted in nmspinning */
@@ -212,6 +215,9 @@ typedef struct p {
     _Atomic uint32_t syscalltick; /* +1 per syscall; sysmon reads it */
     struct sysmontick sysmontick; /* sysmon only */
     m_t *_Atomic m;               /* back link, NULL when idle */
+    /* The M startm handed this P to, until that M takes it: the P is
+     * idle by status but on no idle list.  Set under sched.lock. */
+    struct m *_Atomic wakem;
 
     /* Lock-free run queue: the owner puts at tail, anyone takes at head. */
     _Atomic uint32_t runqhead;
@@ -276,6 +282,7 @@ struct sched {
     int32_t gfree_dirty;          /* stacks on gfree_stack not yet trimmed */
 
     _Atomic uint32_t gcwaiting;   /* stop-the-world in progress */
+    _Atomic uint64_t ntakenback;  /* Ps a stop took back from waking Ms */
     int32_t stopwait;             /* Ps still to stop */
     note stopnote;
     _Atomic uint32_t sysmonwait;  /* sysmon in deep sleep */
@@ -388,10 +395,6 @@ void preemptall(void);
 /* Stop and start the world.  Callers are goroutines. */
 void stop_the_world(const char *reason);
 int64_t start_the_world(void);   /* when the Ps were let go */
-/* Before a stop of the world: wait up to max_ns, without sleeping, while
- * a P is on its way to a thread still waking up.  A stop would have to
- * wait for that thread too, with every other P stopped meanwhile. */
-void sched_settle(int64_t max_ns);
 
 /* A timer was armed at when (time.c tells the scheduler). */
 void timer_armed(int64_t when);

@@ -14,6 +14,11 @@
 int32_t rt_test_current_p(void);
 /* Id of the M (thread) the calling goroutine runs on, -1 off a goroutine. */
 int64_t rt_test_current_m(void);
+/* Make every M woken with a P (or started with one) sleep ns before it
+ * takes the P, 0 to stop: a thread slow to be scheduled, on demand. */
+void rt_test_wake_delay(int64_t ns);
+/* Ps that stops of the world took back from Ms not yet awake, so far. */
+uint64_t rt_test_stw_takenback(void);
 /* Add skew nanoseconds to the clock that goroutine dumps use to compute
  * wait durations, so that a test can see "3 minutes" without waiting. */
 void rt_test_dump_clock_skew(int64_t skew);

@@ -33,6 +33,7 @@ static int restore_knobs(void **state)
 {
     gt_restore_knobs(state);
     rt_test_dump_clock_skew(0);
+    rt_test_wake_delay(0);
     return 0;
 }
 
@@ -486,6 +487,69 @@ static void test_gomaxprocs_resize_keeps_every_runnable_goroutine(void **state)
     assert_int_equal(gort_gomaxprocs(0), 2);
     assert_int_equal(gort_gomaxprocs(-5), 2);
     assert_int_equal(gort_gomaxprocs(0), 2);
+    assert_int_equal(ss.gomaxprocs, 2);
+}
+
+/*
+ * A stop of the world does not wait for a thread that was handed a P and
+ * has not woken yet: it takes the P back, and the thread, once it runs,
+ * finds nothing and sleeps again.  rt_test_wake_delay makes every such
+ * thread 300 ms slow to take its P.  Spawning readies a goroutine and
+ * wakes a thread for the idle P; the GOMAXPROCS change right after stops
+ * the world while that thread sleeps.  Afterwards the scheduler must be
+ * whole: the spawned goroutines all run, on a GOMAXPROCS that took, and
+ * so do goroutines spawned once the slow threads are back.
+ */
+enum { TB_ROUNDS = 4, TB_SPAWN = 64 };
+static struct {
+    _Atomic int ran;
+    gort_waitgroup wg;
+} tb;
+
+static void tb_worker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++)
+        gort_gosched();
+    atomic_fetch_add(&tb.ran, 1);
+    gort_waitgroup_done(&tb.wg);
+}
+
+static void test_stop_takes_back_a_p_from_a_thread_not_yet_awake(void **state)
+{
+    gort_gomaxprocs(2);
+    /* Let the other P and its thread go idle. */
+    gort_sleep(20 * GORT_MS);
+    uint64_t n0 = rt_test_stw_takenback();
+    atomic_store(&tb.ran, 0);
+    tb.wg = (gort_waitgroup)GORT_WAITGROUP_INIT;
+    gort_waitgroup_add(&tb.wg, TB_ROUNDS * TB_SPAWN * 2);
+    rt_test_wake_delay(300 * GORT_MS);
+    int failures = 0, procs_ok = 0;
+    for (int r = 0; r < TB_ROUNDS; r++) {
+        failures += gort_go(tb_worker, NULL) != 0;
+        procs_ok += gort_gomaxprocs(3) == 2;
+        procs_ok += gort_gomaxprocs(2) == 3;
+        for (int i = 1; i < TB_SPAWN; i++)
+            failures += gort_go(tb_worker, NULL) != 0;
+        gort_sleep(GORT_MS);
+    }
+    uint64_t taken = rt_test_stw_takenback() - n0;
+    /* Every slow thread is back (the longest sleeps 300 ms from the last
+     * wake) before the delay goes: then spawn as many again. */
+    gort_sleep(400 * GORT_MS);
+    rt_test_wake_delay(0);
+    for (int i = 0; i < TB_ROUNDS * TB_SPAWN; i++)
+        failures += gort_go(tb_worker, NULL) != 0;
+    bool all_done = gt_wg_wait_timeout(&tb.wg, gt_slow(20 * GORT_S));
+    gort_sched_stats ss;
+    gort_read_sched_stats(&ss);
+
+    assert_int_equal(failures, 0);
+    assert_int_equal(procs_ok, 2 * TB_ROUNDS);
+    assert_true(taken >= 1);
+    assert_true(all_done);
+    assert_int_equal(atomic_load(&tb.ran), 2 * TB_ROUNDS * TB_SPAWN);
     assert_int_equal(ss.gomaxprocs, 2);
 }
 
@@ -1463,6 +1527,7 @@ static void run_all(void *arg)
         T(test_stealing_drains_a_loaded_p),
         T(test_global_queue_served_while_local_queue_busy),
         T(test_gomaxprocs_resize_keeps_every_runnable_goroutine),
+        T(test_stop_takes_back_a_p_from_a_thread_not_yet_awake),
         T(test_lock_os_thread_pins),
         T(test_spawn_from_many_goroutines_runs_each_exactly_once),
         T(test_gosched_storm_keeps_every_stack_intact),
