@@ -845,7 +845,7 @@ static void ready_list(g_t *gp)
     while (gp) {
         g_t *next = gp->schedlink;
         gp->schedlink = NULL;
-        goready(gp);
+        goready_tail(gp);
         gp = next;
     }
 }

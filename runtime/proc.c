@@ -963,17 +963,27 @@ static void readyforeign(g_t *gp)
     atomic_thread_fence(memory_order_seq_cst);
 }
 
-void goready(g_t *gp)
+static void ready(g_t *gp, bool next)
 {
     casgstatus(gp, G_WAITING, G_RUNNABLE);
     m_t *mp = getm();
     p_t *pp = mp ? mp->p : NULL;
     if (pp) {
-        runqput(pp, gp, true);
+        runqput(pp, gp, next);
     } else {
         readyforeign(gp);
     }
     wakep();
+}
+
+void goready(g_t *gp)
+{
+    ready(gp, true);
+}
+
+void goready_tail(g_t *gp)
+{
+    ready(gp, false);
 }
 
 static g_t *yield_m(g_t *gp, bool preempted)

@@ -345,6 +345,10 @@ void gopark(bool (*unlockf)(g_t *gp, void *arg), void *arg, waitreason reason);
 /* Make a parked G runnable on the current P (runnext), or on the global
  * queue when called without a P. */
 void goready(g_t *gp);
+/* goready at the tail of the local run queue instead of runnext: for a G
+ * readied by one that goes on running (a mark worker paying an assist),
+ * so that a thief need not wait for this P to schedule runnext. */
+void goready_tail(g_t *gp);
 /* Honour a pending preemption or stop-the-world request. */
 void safepoint(void);
 /* The cheap check before safepoint(), for calls that may not block but
