@@ -360,14 +360,31 @@ static inline bool gcw_empty(const struct gcwork *w)
     return (!w->w1 || !w->w1->n) && (!w->w2 || !w->w2->n);
 }
 
-/* Give others work: a spare full buffer goes global when the list is
- * empty. */
+/* Give others work when the global list is empty: the spare buffer if it
+ * holds anything, else the older half of the current one (a marker deep
+ * in one structure, a tree say, keeps everything in w1, and the other Ps
+ * would sit idle).  An idle P is woken to take it, as Go's
+ * enlistWorker does. */
 static void gcw_balance(struct gcwork *w)
 {
-    if (w->w2 && w->w2->n && lf_empty(&wfull)) {
+    if (!lf_empty(&wfull) || !w->w1)
+        return;
+    if (w->w2 && w->w2->n) {
         putfull(w->w2);
         w->w2 = getempty();
+    } else if (w->w1->n > 4) {
+        workbuf *b = getempty(), *a = w->w1;
+        uint32_t half = a->n / 2;
+        memcpy(b->obj, a->obj, half * sizeof a->obj[0]);
+        memmove(a->obj, a->obj + half, (a->n - half) * sizeof a->obj[0]);
+        b->n = half;
+        a->n -= half;
+        putfull(b);
+    } else {
+        return;
     }
+    if (atomic_load_explicit(&work.blacken, memory_order_relaxed))
+        wakep();
 }
 
 /* Everything w holds goes to the global list (world stopped, or w's
