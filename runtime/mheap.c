@@ -578,6 +578,21 @@ static void init_span(mspan *s, uint8_t spc)
     s->specials = NULL;
 }
 
+/* Back a small-object span's released pages now, with a write to each.
+ * Left to the program, the first touch of a page may be a read (a write
+ * barrier reading the slot it overwrites, a field tested before it is
+ * set): the kernel maps its shared zero page, and the write after it
+ * faults again and flushes that mapping from every CPU the process runs
+ * on.  A small-object span is filled soon anyway; a large object is left
+ * alone, as it may be sparse.  Nothing is allocated in s yet, and the
+ * bytes are zero or about to be zeroed (needzero). */
+static void prefault(mspan *s)
+{
+    enum { MIN_OS_PAGE = 4096 };
+    for (uintptr_t p = s->base; p < s->base + s->npages * PAGE_SIZE; p += MIN_OS_PAGE)
+        *(volatile char *)p = 0;
+}
+
 mspan *mheap_alloc(uintptr_t npages, uint8_t spc)
 {
     if (!atomic_load_explicit(&mheap_.sweepdone, memory_order_acquire))
@@ -637,6 +652,8 @@ mspan *mheap_alloc(uintptr_t npages, uint8_t spc)
     atomic_fetch_add_explicit(&heapstats.heap_inuse, npages * PAGE_SIZE, memory_order_relaxed);
     atomic_store_explicit(&s->state, MSPAN_INUSE, memory_order_release);
     rtlock_unlock(&mheap_.lock);
+    if (released && spc_class(spc) != 0)
+        prefault(s);
     sweepbuf_push_swept(s);
     return s;
 }
