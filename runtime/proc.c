@@ -332,12 +332,32 @@ static p_t *takenextp(m_t *mp)
     return pp;
 }
 
+/* The process's name (its first thread's), which every M takes: a new
+ * thread inherits its creator's name, and an M started from a foreign
+ * thread that readied a goroutine (a daemon's job thread, say) would go
+ * on wearing that thread's name in ps and top long after it is gone. */
+static char process_name[16];
+
+static void read_process_name(void)
+{
+    FILE *f = fopen("/proc/self/comm", "re");
+    if (!f)
+        return;
+    if (fgets(process_name, sizeof process_name, f))
+        process_name[strcspn(process_name, "\n")] = '\0';
+    else
+        process_name[0] = '\0';
+    fclose(f);
+}
+
 static void *mstart(void *arg)
 {
     m_t *mp = arg;
     mp->g0.m = mp;
     tls_g = &mp->g0;
     mp->tid = (pid_t)syscall(SYS_gettid);
+    if (process_name[0])
+        pthread_setname_np(pthread_self(), process_name);
 
     pthread_attr_t attr;
     void *stk;
@@ -2052,6 +2072,7 @@ static int rt_init(bool standalone)
     atomic_store(&sched.worldsema, 1);
 
     sched_ncpu = cpu_count();
+    read_process_name();
     int32_t procs = initprocs > 0 ? initprocs : sched_ncpu;
     const char *env = getenv("GOMAXPROCS");
     if (env && *env && initprocs == 0) {

@@ -20,6 +20,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -838,6 +839,97 @@ static void test_gosched_storm_keeps_every_stack_intact(void **state)
     assert_int_equal(atomic_load(&ys.yields), (long)YS_GOROUTINES * ys.rounds);
 }
 
+/*
+ * Threads take their creator's name.  An M started by a foreign thread
+ * that readies a goroutine must not keep that thread's name (in gortd, a
+ * job thread's: ps and top would show a job thread that never ends).  A
+ * named foreign thread spawns goroutines that keep every P busy, on more
+ * Ps than there are Ms, so new Ms are needed while it spawns; afterwards
+ * it must be the only thread with its name.
+ */
+enum { FN_EXTRA_PS = 16 };
+static struct {
+    int spawn;   /* burners: 4 per P */
+    _Atomic bool stop;
+    _Atomic int running, done, failures;
+} fn;
+
+static void fn_burner(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&fn.running, 1);
+    while (!atomic_load(&fn.stop)) {
+        burn(20000);
+        gort_gosched();
+    }
+    atomic_fetch_add(&fn.done, 1);
+}
+
+static void *fn_thread(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "tsched-foreign");
+    for (int i = 0; i < fn.spawn; i++)
+        if (gort_go(fn_burner, NULL) != 0)
+            atomic_fetch_add(&fn.failures, 1);
+    /* Stay alive, still named, until the names are counted. */
+    while (!atomic_load(&fn.stop))
+        usleep(1000);
+    return NULL;
+}
+
+/* Threads of this process named name. */
+static int threads_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "re");
+        if (f) {
+            if (fgets(comm, sizeof comm, f))
+                comm[strcspn(comm, "\n")] = '\0';
+            fclose(f);
+        }
+        n += strcmp(comm, name) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Whether the foreign thread's own wake-up finds no idle M, and starts
+ * one, depends on timing: without the renaming this fails in about half
+ * the runs, and with it never. */
+static void test_threads_started_for_a_foreign_thread_do_not_take_its_name(void **state)
+{
+    gort_sched_stats ss;
+    gort_read_sched_stats(&ss);
+    int procs = (int)ss.threads + FN_EXTRA_PS;
+    if (procs > GORT_MAX_PROCS)
+        procs = GORT_MAX_PROCS;
+    fn.spawn = 4 * procs;
+    gort_gomaxprocs(procs);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fn_thread, NULL), 0);
+    bool running = gt_wait_for(atomic_load(&fn.running) + atomic_load(&fn.failures) >= fn.spawn,
+                               gt_slow(20 * GORT_S));
+    gort_read_sched_stats(&ss);
+    int named = threads_named("tsched-foreign");
+    atomic_store(&fn.stop, true);
+    pthread_join(t, NULL);
+    bool done = gt_wait_for(atomic_load(&fn.done) == atomic_load(&fn.running), gt_slow(20 * GORT_S));
+    print_message("%d Ps, %d threads; %d named as the foreign thread\n", procs, (int)ss.threads, named);
+    assert_int_equal(atomic_load(&fn.failures), 0);
+    assert_true(running);
+    assert_true(done);
+    assert_int_equal(named, 1);
+}
+
 #define FT_THREADS 4
 #define FT_PER_THREAD 1000
 
@@ -1532,6 +1624,7 @@ static void run_all(void *arg)
         T(test_spawn_from_many_goroutines_runs_each_exactly_once),
         T(test_gosched_storm_keeps_every_stack_intact),
         T(test_gort_go_from_foreign_thread),
+        T(test_threads_started_for_a_foreign_thread_do_not_take_its_name),
         T(test_busy_ps_wake_a_deeply_sleeping_sysmon),
         T(test_goroutines_queued_from_a_foreign_thread_are_never_left_unrun),
         T(test_embedding_starts_with_gort_start_and_spawns_from_its_thread),
