@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "print.h"
+#include "timers.h"
 
 void futexsleep(_Atomic uint32_t *addr, uint32_t val, int64_t ns)
 {
@@ -110,23 +111,16 @@ void notesleep(note *n)
         futexsleep(&n->key, 0, -1);
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 bool notespin(note *n, int64_t ns)
 {
-    int64_t deadline = mono_ns() + ns;
+    int64_t deadline = nanotime() + ns;
     for (;;) {
         for (int i = 0; i < 64; i++) {
             if (atomic_load_explicit(&n->key, memory_order_acquire) != 0)
                 return true;
             procyield(4);
         }
-        if (mono_ns() >= deadline)
+        if (nanotime() >= deadline)
             return false;
     }
 }
@@ -137,9 +131,9 @@ bool notetsleep(note *n, int64_t ns)
         notesleep(n);
         return true;
     }
-    int64_t deadline = mono_ns() + ns;
+    int64_t deadline = nanotime() + ns;
     while (atomic_load_explicit(&n->key, memory_order_acquire) == 0) {
-        int64_t left = deadline - mono_ns();
+        int64_t left = deadline - nanotime();
         if (left <= 0)
             return false;
         futexsleep(&n->key, 0, left);
